@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import ast
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -129,10 +130,11 @@ class Chain:
         """
         results: list[Any] = []
         if not self.supports_batching:
+            failures = _call_errors()
             for item in params:
                 try:
                     results.append(fallback(*item))
-                except (Web3Exception, ValueError) as exc:
+                except failures as exc:
                     results.append(exc)
             return results
         http = cast(HTTPProvider, self.w3.provider)
@@ -181,6 +183,21 @@ class Chain:
             if isinstance(r, Exception):
                 raise r
             out.append(None if r is None else Receipt.from_rpc(r))
+        return out
+
+    def block_hashes(self, numbers: Sequence[int]) -> dict[int, bytes]:
+        """The hash of each block, in one batch; a block the node does not have is left out."""
+
+        def one(number: str, full: bool) -> Any:
+            return self.w3.eth.get_block(int(number, 16), full)
+
+        raw = self._batch("eth_getBlockByNumber", [[hex(n), False] for n in numbers], one)
+        out: dict[int, bytes] = {}
+        for number, block in zip(numbers, raw, strict=True):
+            if isinstance(block, Exception):
+                raise ChainError(f"the node refused eth_getBlockByNumber: {block}") from None
+            if block is not None:
+                out[number] = _to_bytes(block["hash"])
         return out
 
     def pending_nonce(self, address: ChecksumAddress) -> int:
@@ -338,8 +355,33 @@ def _to_int(value: Any) -> int:
     return int(value, 16) if isinstance(value, str) else int(value)
 
 
+def _call_errors() -> tuple[type[Exception], ...]:
+    """What a refused call raises in-process: web3's errors, and eth-tester's ``TransactionFailed``, which web3's
+    ``EthereumTesterProvider`` raises for a revert (with the revert data in its message)."""
+    from eth_tester.exceptions import TransactionFailed  # noqa: PLC0415 - heavy, only without batching
+
+    return (Web3Exception, ValueError, TransactionFailed)
+
+
+def _tester_revert_data(arg: object) -> str | None:
+    """The revert data of an eth-tester ``TransactionFailed``: raw bytes, or web3's ``execution reverted: b'...'``."""
+    if isinstance(arg, bytes):
+        return "0x" + arg.hex()
+    prefix = "execution reverted: "
+    if isinstance(arg, str) and arg.startswith(prefix):
+        try:
+            value = ast.literal_eval(arg[len(prefix) :])
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            return None
+        if isinstance(value, bytes):
+            return "0x" + value.hex()
+    return None
+
+
 def revert_data(exc: BaseException) -> str | None:
-    """The revert data carried by a web3 error or a JSON-RPC error answer, if any."""
+    """The revert data carried by a web3 error, a JSON-RPC error answer or an eth-tester failure, if any."""
+    if type(exc).__name__ == "TransactionFailed" and exc.args:
+        return _tester_revert_data(exc.args[0])
     data = getattr(exc, "data", None)
     if isinstance(data, str):
         return data

@@ -444,6 +444,21 @@ class KudosClient:
             )
         return out
 
+    def kudos_data_many(self, token_ids: Sequence[int]) -> list[tuple[int, int, bool] | None]:
+        """``(kind, issued_at, transferable)`` of each id from storage, in one batch; None for a missing id."""
+        calls = [(self.address, _calldata(_SIGNATURES["kudos"][0], i)) for i in token_ids]
+        out: list[tuple[int, int, bool] | None] = []
+        for answer in self.chain.call_many(calls):
+            if isinstance(answer, Exception):
+                error = self._revert(answer)
+                if isinstance(error, TokenNotFoundError):
+                    out.append(None)
+                    continue
+                raise error from None
+            _, kind, issued_at, transferable = abi_decode(["address", "uint32", "uint40", "bool"], answer)
+            out.append((int(kind), int(issued_at), bool(transferable)))
+        return out
+
     def award_events(self, token_ids: Sequence[int]) -> dict[int, Log]:
         """The ``KudosAwarded`` event of each id, found in one batch of ``eth_getLogs`` requests."""
         topics = [int(i).to_bytes(32, "big") for i in token_ids]
