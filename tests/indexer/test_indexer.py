@@ -30,8 +30,10 @@ def test_sync_indexes_awards_transfers_and_revokes(setup, tmp_path: Path):
     index.sync()
     wallet = index.wallet(alice.address)
     assert [k.token_id for k in wallet] == [4, 3, 2, 1]
-    assert wallet[0].kind == 9 and wallet[0].transferable is True
-    assert wallet[1].kind == 5 and wallet[1].transferable is False
+    assert wallet[0].kind == 9
+    assert wallet[0].transferable is True
+    assert wallet[1].kind == 5
+    assert wallet[1].transferable is False
     assert wallet[0].issued_at == client.kudos(4).issued_at
 
     client.transfer(moved.token_id, bob.address, owner=alice)
@@ -40,7 +42,8 @@ def test_sync_indexes_awards_transfers_and_revokes(setup, tmp_path: Path):
     assert [k.token_id for k in index.wallet(alice.address)] == [3, 2]
     assert [k.token_id for k in index.wallet(bob.address)] == [4]
     revoked = index.token(1)
-    assert revoked is not None and revoked.owner is None
+    assert revoked is not None
+    assert revoked.owner is None
     assert [k.token_id for k in index.by_request_id("gift")] == [4]
     assert index.count(alice.address) == 2
     assert index.wallet(alice.address, limit=1, offset=1)[0].token_id == 2
