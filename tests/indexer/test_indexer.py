@@ -70,7 +70,7 @@ def test_sync_resumes_from_the_last_block_after_a_restart(setup, tmp_path: Path)
 def test_a_reorganization_is_rolled_back_and_reindexed(setup):
     chain, client = setup
     alice, bob = chain.dev_accounts[1], chain.dev_accounts[2]
-    tester = chain.w3.provider.ethereum_tester  # type: ignore[attr-defined]
+    tester = chain.w3.provider.ethereum_tester
     client.award(alice.address, 1, content_hash=b"\x01" * 32, request_id="kept")
     index = KudosIndexer(client, "sqlite://", reorg_depth=16)
     index.sync()
@@ -95,7 +95,7 @@ def test_a_reorganization_is_rolled_back_and_reindexed(setup):
 def test_a_reorganization_deeper_than_the_depth_is_refused(setup):
     chain, client = setup
     alice = chain.dev_accounts[1]
-    tester = chain.w3.provider.ethereum_tester  # type: ignore[attr-defined]
+    tester = chain.w3.provider.ethereum_tester
     tester.mine_blocks(5)
     fork_point = tester.take_snapshot()
     tester.mine_blocks(5)
