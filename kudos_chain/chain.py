@@ -13,6 +13,7 @@ import ast
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -31,6 +32,9 @@ logger = logging.getLogger(__name__)
 
 #: The widest block range requested in one ``eth_getLogs`` (what public providers accept).
 MAX_LOG_BLOCK_RANGE = 2_000
+
+#: The most requests sent in one JSON-RPC batch (geth's default ``--rpc.batch-request-limit``).
+MAX_BATCH_REQUESTS = 1_000
 
 
 def redact_url(url: str) -> str:
@@ -90,7 +94,7 @@ class Chain:
         chain = cls(w3, name=redact_url(url))
         try:
             actual = chain.chain_id
-        except (requests.RequestException, OSError, Web3RPCError) as exc:
+        except (requests.RequestException, OSError, ValueError, Web3Exception) as exc:  # no JSON-RPC answer
             raise NodeUnreachableError(redact_url(url), exc.__class__.__name__) from None
         if chain_id is not None and actual != chain_id:
             raise ChainIdMismatchError(chain_id, actual)
@@ -121,7 +125,12 @@ class Chain:
         return isinstance(self.w3.provider, HTTPProvider)
 
     def _batch(
-        self, method: str, params: Sequence[Sequence[Any]], fallback: Callable[..., Any], *, chunk: int = 500
+        self,
+        method: str,
+        params: Sequence[Sequence[Any]],
+        fallback: Callable[..., Any],
+        *,
+        chunk: int = MAX_BATCH_REQUESTS,
     ) -> list[Any]:
         """Call ``method`` once per item of ``params``: one JSON-RPC batch per ``chunk`` over HTTP, else one
         ``fallback(*item)`` call each (the embedded chain answers in-process, so batching gains nothing).
@@ -293,7 +302,7 @@ class Log:
     def from_rpc(cls, raw: Any) -> Log:
         """Normalize a log from either a JSON-RPC answer (hex) or web3's formatted one."""
         return cls(
-            address=Web3.to_checksum_address(raw["address"]),
+            address=_checksum(raw["address"]),
             topics=tuple(_to_bytes(t) for t in raw["topics"]),
             data=_to_bytes(raw["data"]),
             block_number=_to_int(raw["blockNumber"]),
@@ -344,6 +353,13 @@ def _hex_tx(tx: TxParams) -> dict[str, Any]:
     return out
 
 
+@lru_cache(maxsize=4096)
+def _checksum(address: str) -> ChecksumAddress:
+    """``Web3.to_checksum_address``, remembered: a batch award's receipt repeats one address in hundreds of logs,
+    and each checksum costs a keccak."""
+    return Web3.to_checksum_address(address)
+
+
 def _to_bytes(value: Any) -> bytes:
     if isinstance(value, bytes):
         return bytes(value)
@@ -356,11 +372,14 @@ def _to_int(value: Any) -> int:
 
 
 def _call_errors() -> tuple[type[Exception], ...]:
-    """What a refused call raises in-process: web3's errors, and eth-tester's ``TransactionFailed``, which web3's
-    ``EthereumTesterProvider`` raises for a revert (with the revert data in its message)."""
+    """What a refused request raises in-process: web3's errors, eth-tester's ``TransactionFailed``, which web3's
+    ``EthereumTesterProvider`` raises for a revert (with the revert data in its message), and the
+    ``ValidationError`` of eth-tester and py-evm for a transaction they refuse (a nonce too low...)."""
     from eth_tester.exceptions import TransactionFailed  # noqa: PLC0415 - heavy, only without batching
+    from eth_tester.exceptions import ValidationError as TesterValidationError  # noqa: PLC0415
+    from eth_utils.exceptions import ValidationError  # noqa: PLC0415
 
-    return (Web3Exception, ValueError, TransactionFailed)
+    return (Web3Exception, ValueError, TransactionFailed, TesterValidationError, ValidationError)
 
 
 def _tester_revert_data(arg: object) -> str | None:

@@ -27,7 +27,7 @@ from web3 import Web3
 from web3.types import TxParams
 
 from kudos_chain._artifacts import ContractArtifact, load_artifact
-from kudos_chain.chain import Chain, Log, Receipt, revert_data
+from kudos_chain.chain import Chain, Log, Receipt, _checksum, revert_data
 from kudos_chain.exceptions import (
     ConfigurationError,
     InvalidBatchError,
@@ -209,9 +209,11 @@ class KudosClient:
         checked = _address(address, "the contract address")
         if not chain.w3.eth.get_code(checked):
             raise NotAKudosTokenError(checked, "there is no contract code at this address")
-        query = _calldata("supportsInterface(bytes4)", KUDOS_INTERFACE_ID)
-        (answer,) = chain.call_many([(checked, query)])
-        if isinstance(answer, Exception) or len(answer) != 32 or int.from_bytes(answer, "big") != 1:
+        # ERC-165 detection: the interface must be supported, and the invalid id 0xffffffff must not be, so
+        # that code answering true to every call is not mistaken for a KudosToken.
+        queries = [_calldata("supportsInterface(bytes4)", i) for i in (KUDOS_INTERFACE_ID, b"\xff\xff\xff\xff")]
+        supported, invalid = (_as_bool(a) for a in chain.call_many([(checked, q) for q in queries]))
+        if supported is not True or invalid is not False:
             raise NotAKudosTokenError(checked, "it does not support the IKudosToken interface")
         return cls(chain, checked, signer=signer, fees=fees, from_block=from_block)
 
@@ -411,15 +413,18 @@ class KudosClient:
             raise TokenNotFoundError("ERC721NonexistentToken", {"tokenId": token_id})
         return found[0]
 
-    def kudos_many(self, token_ids: Sequence[int]) -> list[Kudos | None]:
-        """:meth:`kudos` for many ids in a few round trips; None for an id that does not exist."""
+    def kudos_many(self, token_ids: Sequence[int], *, to_block: int | None = None) -> list[Kudos | None]:
+        """:meth:`kudos` for many ids in a few round trips; None for an id that does not exist.
+
+        :param to_block: the newest block whose award events are read (by default, the chain's head).
+        """
         ids = list(token_ids)
         if not ids:
             return []
         calls = [(self.address, _calldata(_SIGNATURES["kudos"][0], i)) for i in ids]
         calls += [(self.address, _calldata("tokenURI(uint256)", i)) for i in ids]
         answers = self.chain.call_many(calls)
-        events = self.award_events(ids)
+        events = self.award_events(ids, to_block=to_block)
         out: list[Kudos | None] = []
         for token_id, answer, uri in zip(ids, answers[: len(ids)], answers[len(ids) :], strict=True):
             if isinstance(answer, Exception):
@@ -433,7 +438,7 @@ class KudosClient:
             out.append(
                 Kudos(
                     token_id=TokenId(token_id),
-                    owner=Web3.to_checksum_address(owner),
+                    owner=_checksum(owner),
                     kind=int(kind),
                     issued_at=utc_from_timestamp(int(issued_at)),
                     transferable=bool(transferable),
@@ -459,31 +464,48 @@ class KudosClient:
             out.append((int(kind), int(issued_at), bool(transferable)))
         return out
 
-    def award_events(self, token_ids: Sequence[int]) -> dict[int, Log]:
-        """The ``KudosAwarded`` event of each id, found in one batch of ``eth_getLogs`` requests."""
+    def award_events(self, token_ids: Sequence[int], *, to_block: int | None = None) -> dict[int, Log]:
+        """The ``KudosAwarded`` event of each id, found in one batch of ``eth_getLogs`` requests.
+
+        :param to_block: the newest block to search (by default, the chain's head).
+        """
         topics = [int(i).to_bytes(32, "big") for i in token_ids]
         topic_sets = [[KUDOS_AWARDED_TOPIC, topics[i : i + 100]] for i in range(0, len(topics), 100)]
-        logs = self.chain.get_logs(address=self.address, topic_sets=topic_sets, from_block=self.from_block)
+        logs = self.chain.get_logs(
+            address=self.address, topic_sets=topic_sets, from_block=self.from_block, to_block=to_block
+        )
         return {int.from_bytes(log.topics[1], "big"): log for log in logs}
 
     def wallet(self, owner: str) -> list[Kudos]:
         """Every kudos ``owner`` holds, newest first.
 
-        Reads the ``Transfer`` events to the owner, then every candidate's data in one batch: a handful of
-        round trips, however many kudos the wallet holds.
+        Reads the chain's head once, then the ``Transfer`` events to the owner up to it, then every candidate's
+        data and award event in batches: a wallet that received up to 1,000 kudos takes five round trips over
+        HTTP (the head, the transfers, two batches of calls, the award events).
         """
         owner_address = _address(owner, "the owner")
         owner_topic = bytes(12) + bytes.fromhex(owner_address[2:])
+        head = self.chain.block_number()
         logs = self.chain.get_logs(
-            address=self.address, topic_sets=[[TRANSFER_TOPIC, None, owner_topic]], from_block=self.from_block
+            address=self.address,
+            topic_sets=[[TRANSFER_TOPIC, None, owner_topic]],
+            from_block=self.from_block,
+            to_block=head,
         )
         candidates = sorted({int.from_bytes(log.topics[3], "big") for log in logs}, reverse=True)
-        return [k for k in self.kudos_many(candidates) if k is not None and k.owner == owner_address]
+        return [k for k in self.kudos_many(candidates, to_block=head) if k is not None and k.owner == owner_address]
 
     def verify(self, token_id: int, metadata: Mapping[str, Any] | KudosMetadata) -> bool:
         """True only when ``metadata`` hashes to the content hash awarded on chain for ``token_id``."""
         event = self.award_events([token_id]).get(token_id)
         return event is not None and event.data[:32] == content_hash(metadata)
+
+
+def _as_bool(answer: bytes | Exception) -> bool | None:
+    """The ABI ``bool`` an ``eth_call`` returned, or None for a failure or any other answer."""
+    if isinstance(answer, Exception) or len(answer) != 32 or int.from_bytes(answer, "big") > 1:
+        return None
+    return answer[-1] == 1
 
 
 def _hash32(value: bytes) -> bytes:
@@ -493,4 +515,4 @@ def _hash32(value: bytes) -> bytes:
 
 
 def _topic_address(topic: bytes) -> ChecksumAddress:
-    return Web3.to_checksum_address("0x" + topic[-20:].hex())
+    return _checksum("0x" + topic[-20:].hex())

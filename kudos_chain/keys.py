@@ -59,6 +59,8 @@ class Signer:
             key = Account.decrypt(keyfile, password)
         except ValueError:
             raise KeystoreError(str(path), "the password does not decrypt it (or the file is damaged)") from None
+        except (KeyError, TypeError):
+            raise KeystoreError(str(path), "it is not a keystore file (Web3 Secret Storage, version 3)") from None
         return cls.from_key(key)
 
     def to_keystore(

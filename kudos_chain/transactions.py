@@ -20,7 +20,7 @@ from eth_typing import ChecksumAddress, HexStr
 from web3.exceptions import ContractLogicError, Web3RPCError
 from web3.types import TxParams
 
-from kudos_chain.chain import Chain, Receipt, revert_data
+from kudos_chain.chain import Chain, Receipt, _call_errors, revert_data
 from kudos_chain.exceptions import (
     ContractRevertError,
     FeeCapExceededError,
@@ -182,17 +182,17 @@ class TransactionManager:
         crash is safe.
         """
         results = self.chain.send_raw_many([t.raw for t in txs])
-        sent: list[HexStr] = []
+        refused = [
+            t.tx_hash for t, r in zip(txs, results, strict=True) if isinstance(r, Exception) and not _already_sent(r)
+        ]
+        # A node refuses a transaction it already mined as one whose nonce is too low: its receipt tells them apart.
+        mined = {h for h, r in zip(refused, self.chain.receipts_many(refused), strict=True) if r is not None}
         for tx, result in zip(txs, results, strict=True):
-            if isinstance(result, Exception):
-                if _already_sent(result):
-                    sent.append(tx.tx_hash)
-                    continue
+            if isinstance(result, Exception) and tx.tx_hash in refused and tx.tx_hash not in mined:
                 # Later nonces cannot be mined before this one: ask the node again next time.
                 self.resync_nonce()
                 raise TransactionError(f"the node refused transaction {tx.tx_hash}: {_message(result)}") from None
-            sent.append(tx.tx_hash)
-        return sent
+        return [tx.tx_hash for tx in txs]
 
     def wait_many(self, tx_hashes: Sequence[str], *, timeout: float | None = None) -> list[Receipt]:
         """Wait for every receipt, polling in batches; raise the decoded error of the first that failed."""
@@ -245,7 +245,7 @@ class TransactionManager:
         call: TxParams = {"from": tx["from"], "to": tx["to"], "data": tx["input"], "value": tx["value"]}
         try:
             self.chain.w3.eth.call(call, receipt.block_number - 1)
-        except (ContractLogicError, Web3RPCError) as exc:
+        except _call_errors() as exc:
             error = self._as_error(exc)
             if isinstance(error, ContractRevertError):
                 return error
