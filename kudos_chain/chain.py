@@ -60,8 +60,16 @@ class Chain:
     of your own.
     """
 
-    def __init__(self, w3: Web3, *, name: str = "custom", dev_accounts: Sequence[Signer] = ()) -> None:
+    def __init__(
+        self,
+        w3: Web3,
+        *,
+        name: str = "custom",
+        dev_accounts: Sequence[Signer] = (),
+        batch_limit: int = MAX_BATCH_REQUESTS,
+    ) -> None:
         self.w3 = w3
+        self.batch_limit = batch_limit
         self.name = name
         self.dev_accounts: list[Signer] = list(dev_accounts)
         self._chain_id: int | None = None
@@ -82,16 +90,19 @@ class Chain:
         return cls(Web3(EthereumTesterProvider(tester)), name="embedded", dev_accounts=signers)
 
     @classmethod
-    def connect(cls, url: str, *, chain_id: int | None = None, timeout: float = 10.0) -> Chain:
+    def connect(
+        cls, url: str, *, chain_id: int | None = None, timeout: float = 10.0, batch_limit: int = MAX_BATCH_REQUESTS
+    ) -> Chain:
         """Connect to a JSON-RPC node over HTTP(S).
 
         :param url: the node's URL; only its scheme, host and port ever appear in messages.
         :param chain_id: the chain the caller expects; another one raises :class:`ChainIdMismatchError`.
         :param timeout: seconds to wait for each answer.
+        :param batch_limit: the most requests sent in one JSON-RPC batch (providers' limits vary; geth's is 1,000).
         :raises NodeUnreachableError: when the node does not answer.
         """
         w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": timeout}))
-        chain = cls(w3, name=redact_url(url))
+        chain = cls(w3, name=redact_url(url), batch_limit=batch_limit)
         try:
             actual = chain.chain_id
         except (requests.RequestException, OSError, ValueError, Web3Exception) as exc:  # no JSON-RPC answer
@@ -129,10 +140,8 @@ class Chain:
         method: str,
         params: Sequence[Sequence[Any]],
         fallback: Callable[..., Any],
-        *,
-        chunk: int = MAX_BATCH_REQUESTS,
     ) -> list[Any]:
-        """Call ``method`` once per item of ``params``: one JSON-RPC batch per ``chunk`` over HTTP, else one
+        """Call ``method`` once per item of ``params``: one JSON-RPC batch per ``batch_limit`` items over HTTP, else one
         ``fallback(*item)`` call each (the embedded chain answers in-process, so batching gains nothing).
 
         An item that failed is returned as its exception, so that one refusal does not hide the other answers.
@@ -147,6 +156,7 @@ class Chain:
                     results.append(exc)
             return results
         http = cast(HTTPProvider, self.w3.provider)
+        chunk = self.batch_limit
         for start in range(0, len(params), chunk):
             part = [(RPCEndpoint(method), list(p)) for p in params[start : start + chunk]]
             responses = http.make_batch_request(part)

@@ -60,6 +60,7 @@ class SignedTx:
     nonce: int
     sender: ChecksumAddress
     raw: bytes
+    gas: int
 
 
 class TransactionManager:
@@ -172,7 +173,7 @@ class TransactionManager:
                 "maxPriorityFeePerGas": tip,
             }
             s = self.signer.sign_transaction(tx)
-            signed.append(SignedTx(HexStr(s.hash.to_0x_hex()), first + offset, sender, bytes(s.raw_transaction)))
+            signed.append(SignedTx(HexStr(s.hash.to_0x_hex()), first + offset, sender, bytes(s.raw_transaction), limit))
         return signed
 
     def broadcast_many(self, txs: Sequence[SignedTx]) -> list[HexStr]:
@@ -216,10 +217,31 @@ class TransactionManager:
         return out
 
     def transact_many(self, calls: Sequence[TxParams], *, timeout: float | None = None) -> list[Receipt]:
-        """Sign, send and wait for many calls, pipelined: all are sent before the first receipt is awaited."""
+        """Sign, send and wait for many calls, pipelined.
+
+        All are signed at once; they are sent in waves that fit one block's gas limit, each wave sent whole
+        before its receipts are awaited (a node that mines on demand, such as anvil, may otherwise leave the
+        transactions that did not fit its block waiting for a next transaction that never comes).
+        """
         signed = self.sign_many(calls)
-        hashes = self.broadcast_many(signed)
-        return self.wait_many(hashes, timeout=timeout)
+        receipts: list[Receipt] = []
+        for wave in self._waves(signed):
+            receipts += self.wait_many(self.broadcast_many(wave), timeout=timeout)
+        return receipts
+
+    def _waves(self, signed: Sequence[SignedTx]) -> list[list[SignedTx]]:
+        if len(signed) <= 1:
+            return [list(signed)]
+        block_gas = int(self.chain.w3.eth.get_block("latest")["gasLimit"])
+        waves: list[list[SignedTx]] = [[]]
+        used = 0
+        for tx in signed:
+            if waves[-1] and used + tx.gas > block_gas:
+                waves.append([])
+                used = 0
+            waves[-1].append(tx)
+            used += tx.gas
+        return waves
 
     def transact(self, call: TxParams, *, timeout: float | None = None) -> Receipt:
         """Sign, send and wait for one call."""
