@@ -1,0 +1,99 @@
+"""Every refusal of the API is a JSON body ``{"error": {"code", "message", "details"}}`` with a 4xx status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+__all__ = ["ApiError", "install_error_handlers"]
+
+
+class ApiError(Exception):
+    """A refusal with a machine-readable ``code`` and a sentence for people."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or []
+        self.headers = headers
+
+
+def error_body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The JSON body of a refusal."""
+    return {"error": {"code": code, "message": message, "details": details or []}}
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p != "body"]
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if part.isdigit() else (f".{part}" if out else part)
+    return out or "body"
+
+
+def validation_details(errors: list[Any]) -> list[dict[str, Any]]:
+    """Pydantic's errors as ``{"field", "message"}`` items (``awards[3].recipient``)."""
+    details = []
+    for err in errors:
+        item: dict[str, Any] = {"field": _location(tuple(err.get("loc", ()))), "message": str(err.get("msg"))}
+        loc = [p for p in err.get("loc", ()) if p != "body"]
+        if len(loc) >= 2 and loc[0] == "awards" and isinstance(loc[1], int):
+            item["index"] = loc[1]
+        details.append(item)
+    return details
+
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    429: "too_many_requests",
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer every error in the one JSON shape."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return JSONResponse(error_body("invalid_json", "the body is not valid JSON"), status_code=400)
+        if any(e.get("type") == "missing" and tuple(e.get("loc", ())) == ("body",) for e in errors):
+            return JSONResponse(error_body("missing_body", "this request needs a JSON body"), status_code=422)
+        details = validation_details(errors)
+        fields = ", ".join(d["field"] for d in details[:5])
+        more = f" and {len(details) - 5} more" if len(details) > 5 else ""
+        return JSONResponse(
+            error_body("invalid_request", f"the request is invalid: {fields}{more}", details), status_code=422
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, "error")
+        message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)

@@ -1,0 +1,107 @@
+"""``/v1/awards``: accept awards once, and say where each is."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Response
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kudos_service.api.deps import StateDep, require_json, require_scope
+from kudos_service.api.errors import ApiError
+from kudos_service.awards import accept_awards, award_out
+from kudos_service.models import ApiKey, Award, AwardStatus
+from kudos_service.schemas import AwardBatchRequest, AwardCreate, AwardOut
+from kudos_service.schemas import IdempotencyKey as IdempotencyKeyType
+
+router = APIRouter(prefix="/v1/awards", tags=["awards"])
+
+AwardKey = Annotated[ApiKey, Depends(require_scope("award"))]
+WaitQuery = Annotated[
+    float, Query(ge=0, le=60, description="Hold the answer until confirmed, up to this many seconds.")
+]
+
+_FINAL = (AwardStatus.CONFIRMED, AwardStatus.FAILED)
+_IDEMPOTENCY_KEY: TypeAdapter[str] = TypeAdapter(IdempotencyKeyType)
+
+
+def _check_idempotency_key(value: str | None) -> str:
+    if value is None:
+        raise ApiError(400, "missing_idempotency_key", "send an Idempotency-Key header, unique per award")
+    try:
+        return _IDEMPOTENCY_KEY.validate_python(value)
+    except ValidationError:
+        raise ApiError(
+            400, "invalid_idempotency_key", "an Idempotency-Key is 1 to 255 printable ASCII characters without spaces"
+        ) from None
+
+
+async def _wait_for(state: StateDep, ids: list[str], wait: float) -> None:
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        with state.db.session() as session:
+            statuses = session.scalars(select(Award.status).where(Award.id.in_(ids))).all()
+        if all(s in _FINAL for s in statuses):
+            return
+        await asyncio.sleep(0.05)
+
+
+def _load(session: Session, award_id: str, api_key: ApiKey) -> Award:
+    award = session.get(Award, award_id)
+    if award is None or award.api_key_id != api_key.id:
+        raise ApiError(404, "award_not_found", f"no award {award_id!r} was made with this API key")
+    return award
+
+
+@router.post("", status_code=202, response_model=AwardOut, dependencies=[Depends(require_json)])
+async def create_award(
+    body: AwardCreate,
+    state: StateDep,
+    api_key: AwardKey,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    wait: WaitQuery = 0,
+) -> AwardOut:
+    """Accept an award: committed to the database, then delivered on chain by the worker exactly once."""
+    key = _check_idempotency_key(idempotency_key)
+    with state.db.session() as session:
+        (accepted,) = accept_awards(session, settings=state.settings, api_key=api_key, items=[(key, body)])
+        award_id = accepted.award.id
+    if accepted.created:
+        state.worker.wake()
+    else:
+        response.headers["Idempotent-Replayed"] = "true"
+    if wait:
+        await _wait_for(state, [award_id], wait)
+    with state.db.session() as session:
+        return award_out(session, session.get_one(Award, award_id), base_url=state.settings.base_url)
+
+
+@router.post("/batch", status_code=202, response_model=list[AwardOut], dependencies=[Depends(require_json)])
+async def create_awards(body: AwardBatchRequest, state: StateDep, api_key: AwardKey) -> list[AwardOut]:
+    """Accept up to 1,000 awards, each with its own ``idempotency_key``; any bad item refuses the whole batch."""
+    items = [
+        (item.idempotency_key, AwardCreate(**item.model_dump(exclude={"idempotency_key"}))) for item in body.awards
+    ]
+    with state.db.session() as session:
+        accepted = accept_awards(session, settings=state.settings, api_key=api_key, items=items)
+        ids = [a.award.id for a in accepted]
+    state.worker.wake()
+    with state.db.session() as session:
+        awards = {a.id: a for a in session.scalars(select(Award).where(Award.id.in_(ids)))}
+        return [award_out(session, awards[i], base_url=state.settings.base_url) for i in ids]
+
+
+@router.get("/{award_id}", response_model=AwardOut)
+async def get_award(award_id: str, state: StateDep, api_key: AwardKey, wait: WaitQuery = 0) -> AwardOut:
+    """Where an award is: ``queued`` → ``submitted`` → ``confirmed``, or ``failed`` with a reason."""
+    with state.db.session() as session:
+        _load(session, award_id, api_key)
+    if wait:
+        await _wait_for(state, [award_id], wait)
+    with state.db.session() as session:
+        return award_out(session, _load(session, award_id, api_key), base_url=state.settings.base_url)

@@ -1,0 +1,123 @@
+"""The service's view of the chain: which contract, which signer, and one lock over the signer's nonces."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from kudos_chain import Chain, KudosClient, Signer, TransactionManager
+from kudos_chain.exceptions import ConfigurationError
+from kudos_chain.transactions import FeePolicy
+from kudos_service.core.config import Settings
+from kudos_service.core.db import Database
+from kudos_service.models import Deployment
+
+__all__ = ["ChainContext", "ChainHolder"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ChainContext:
+    """A connected chain, the KudosToken on it, and the signer that awards."""
+
+    chain: Chain
+    client: KudosClient
+    signer: Signer
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    @property
+    def manager(self) -> TransactionManager:
+        """The signer's transaction manager (its nonces)."""
+        return self.client.manager()
+
+    @property
+    def chain_id(self) -> int:
+        """The chain's id."""
+        return self.chain.chain_id
+
+
+def open_chain(settings: Settings, db: Database) -> ChainContext:
+    """Connect to the chain the settings name, deploying the contract on an embedded chain's first start.
+
+    :raises NodeUnreachableError: when a real chain's node does not answer.
+    :raises ConfigurationError: when the database belongs to another contract or chain.
+    """
+    fees = FeePolicy(max_fee_per_gas=settings.max_fee_per_gas)
+    with db.session() as session:
+        deployment = session.scalars(select(Deployment)).first()
+        known = (
+            None if deployment is None else (deployment.chain_id, deployment.contract_address, deployment.from_block)
+        )
+    if settings.embedded:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        chain = Chain.embedded(path=settings.chain_path)
+        signer = chain.dev_accounts[0]
+        if known is None:
+            client = KudosClient.deploy(
+                chain, signer, name="Kudos", symbol="KUDOS", base_uri=f"{settings.base_url}/v1/tokens/", fees=fees
+            )
+            _remember(db, chain.chain_id, client.address, client.from_block)
+            logger.info("deployed KudosToken at %s on the embedded chain", client.address)
+        else:
+            client = KudosClient.attach(chain, known[1], signer=signer, fees=fees, from_block=known[2])
+        return ChainContext(chain, client, signer)
+
+    assert settings.rpc_url is not None
+    assert settings.contract_address is not None
+    assert settings.signer_keystore is not None
+    signer = Signer.from_keystore(settings.signer_keystore, settings.signer_password_value())
+    chain = Chain.connect(settings.rpc_url.get_secret_value(), chain_id=settings.chain_id)
+    client = KudosClient.attach(
+        chain, settings.contract_address, signer=signer, fees=fees, from_block=settings.contract_from_block
+    )
+    if known is None:
+        _remember(db, chain.chain_id, client.address, client.from_block)
+    elif (known[0], known[1]) != (chain.chain_id, client.address):
+        raise ConfigurationError(
+            f"the database belongs to contract {known[1]} on chain {known[0]}, "
+            f"not {client.address} on chain {chain.chain_id}: use another data directory or database"
+        )
+    return ChainContext(chain, client, signer)
+
+
+def _remember(db: Database, chain_id: int, address: str, from_block: int) -> None:
+    with db.session() as session:
+        session.add(Deployment(id=1, chain_id=chain_id, contract_address=address, from_block=from_block))
+
+
+class ChainHolder:
+    """Opens the chain on first use and again after a failure, so the API runs while the node is down."""
+
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.settings = settings
+        self.db = db
+        self._context: ChainContext | None = None
+        self._lock = threading.Lock()
+        self.last_error: str | None = None
+
+    def get(self) -> ChainContext:
+        """The chain context, connecting if needed (raises what :func:`open_chain` raises)."""
+        with self._lock:
+            if self._context is None:
+                try:
+                    self._context = open_chain(self.settings, self.db)
+                    self.last_error = None
+                except Exception as exc:
+                    self.last_error = f"{exc.__class__.__name__}: {exc}"
+                    raise
+            return self._context
+
+    def peek(self) -> ChainContext | None:
+        """The chain context if it is open, without connecting."""
+        return self._context
+
+    def reset(self, reason: str) -> None:
+        """Forget a real chain's connection after a failure; it is opened again on next use."""
+        self.last_error = reason
+        if not self.settings.embedded:
+            with self._lock:
+                self._context = None

@@ -1,0 +1,110 @@
+"""Settings, from the environment (``KUDOS_*``) and the command line.
+
+With no configuration the service runs on the embedded chain with its data under a per-user directory. A real
+chain needs ``KUDOS_RPC_URL``, ``KUDOS_CONTRACT_ADDRESS`` and a signer keystore; each missing or placeholder
+setting is named when the service refuses to start.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "SettingsError", "default_data_dir"]
+
+_PLACEHOLDERS = {"", "changeme", "change-me", "changethis", "secret", "password", "todo", "xxx", "0x..."}
+
+
+class SettingsError(ValueError):
+    """Settings the service cannot start with; the message names every one."""
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/kudos-chain``, or ``~/.local/share/kudos-chain``."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "kudos-chain"
+
+
+class Settings(BaseSettings):
+    """Every setting of the service; each is read from ``KUDOS_<NAME>`` too."""
+
+    model_config = SettingsConfigDict(env_prefix="KUDOS_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    public_url: str | None = None
+    database_url: str | None = None
+
+    rpc_url: SecretStr | None = None
+    chain_id: int | None = None
+    contract_address: str | None = None
+    contract_from_block: int = 0
+    signer_keystore: Path | None = None
+    signer_password: SecretStr | None = None
+    signer_password_file: Path | None = None
+    max_fee_per_gas: int | None = None
+
+    batch_max_size: Annotated[int, Field(ge=1, le=200)] = 100
+    batch_max_wait_ms: Annotated[int, Field(ge=0, le=60_000)] = 200
+    worker_poll_ms: Annotated[int, Field(ge=5, le=10_000)] = 50
+    receipt_timeout_s: Annotated[float, Field(gt=0)] = 120.0
+    index_reorg_depth: Annotated[int, Field(ge=0)] = 64
+    run_worker: bool = True
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _check_real_chain(self) -> Settings:
+        if self.rpc_url is None:
+            return self
+        problems = []
+        if not self.contract_address or self.contract_address.lower() in _PLACEHOLDERS:
+            problems.append("KUDOS_CONTRACT_ADDRESS (the KudosToken to serve) is missing")
+        if self.signer_keystore is None or str(self.signer_keystore).lower() in _PLACEHOLDERS:
+            problems.append("KUDOS_SIGNER_KEYSTORE (the minter's encrypted keystore file) is missing")
+        password = self.signer_password.get_secret_value() if self.signer_password else None
+        if self.signer_password_file is None and (password is None or password.lower() in _PLACEHOLDERS):
+            problems.append(
+                "KUDOS_SIGNER_PASSWORD or KUDOS_SIGNER_PASSWORD_FILE (the keystore's password) is missing "
+                "or a placeholder"
+            )
+        if problems:
+            raise SettingsError("cannot serve a real chain: " + "; ".join(problems))
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        """True when the service runs its own py-evm chain."""
+        return self.rpc_url is None
+
+    @cached_property
+    def base_url(self) -> str:
+        """The public URL of this service, where wallets and token URIs point."""
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL; SQLite under the data directory by default."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'kudos.db'}"
+
+    @property
+    def chain_path(self) -> Path:
+        """Where the embedded chain keeps its blocks."""
+        return self.data_dir / "chain.db"
+
+    def signer_password_value(self) -> str:
+        """The keystore password, from the setting or its file."""
+        if self.signer_password_file is not None:
+            return self.signer_password_file.read_text("utf-8").rstrip("\n")
+        if self.signer_password is None:
+            raise SettingsError("KUDOS_SIGNER_PASSWORD or KUDOS_SIGNER_PASSWORD_FILE is missing")
+        return self.signer_password.get_secret_value()

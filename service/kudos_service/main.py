@@ -1,0 +1,63 @@
+"""The FastAPI application: ``create_app(settings)``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from kudos_service.api.deps import AppState
+from kudos_service.api.errors import install_error_handlers
+from kudos_service.api.routes import awards, health, kinds, tokens, wallets
+from kudos_service.chain import ChainHolder
+from kudos_service.core.config import Settings
+from kudos_service.core.db import Database
+from kudos_service.metrics import Metrics
+from kudos_service.worker import Worker
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
+
+
+def build_state(settings: Settings) -> AppState:
+    """Open the database (migrated), the chain holder, the worker and the metrics."""
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.sqlalchemy_url)
+    db.migrate()
+    holder = ChainHolder(settings, db)
+    metrics = Metrics(db)
+    worker = Worker(settings, db, holder, metrics)
+    return AppState(settings=settings, db=db, chain=holder, worker=worker, metrics=metrics)
+
+
+def create_app(settings: Settings | None = None, *, state: AppState | None = None) -> FastAPI:
+    """The kudos API. The embedded chain is opened (and the contract deployed) at start; a real chain is
+    reached by the worker, which keeps retrying while the node is down."""
+    app_state = state or build_state(settings or Settings())
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if app_state.settings.embedded:
+            app_state.chain.get()
+        if app_state.settings.run_worker:
+            app_state.worker.start()
+        try:
+            yield
+        finally:
+            app_state.worker.stop()
+
+    app = FastAPI(
+        title="kudos-chain",
+        summary="Award kudos, recognition as non-fungible tokens, exactly once.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.kudos = app_state
+    install_error_handlers(app)
+    for module in (awards, kinds, wallets, tokens, health):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,48 @@
+"""Prometheus metrics: awards by status and the queue depth (read from the database at each scrape), and the
+time from accepted to confirmed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+
+from kudos_service.core.db import Database
+from kudos_service.models import Award, AwardStatus
+
+__all__ = ["Metrics"]
+
+
+class _AwardCollector(Collector):
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        with self.db.session() as session:
+            counts = dict(session.execute(select(Award.status, func.count()).group_by(Award.status)).all())
+        by_status = GaugeMetricFamily("kudos_awards", "Awards by status.", labels=["status"])
+        for status in AwardStatus:
+            by_status.add_metric([status.value], float(counts.get(status, 0)))
+        yield by_status
+        yield GaugeMetricFamily(
+            "kudos_queue_depth",
+            "Awards accepted and not yet sent to the chain.",
+            value=float(counts.get(AwardStatus.QUEUED, 0)),
+        )
+
+
+class Metrics:
+    """The service's metrics, in a registry of their own."""
+
+    def __init__(self, db: Database) -> None:
+        self.registry = CollectorRegistry()
+        self.registry.register(_AwardCollector(db))
+        self.confirmation_seconds = Histogram(
+            "kudos_award_confirmation_seconds",
+            "Time from an award's acceptance to its confirmation on chain.",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600),
+            registry=self.registry,
+        )
