@@ -122,7 +122,6 @@ def _new_award(settings: Settings, api_key: ApiKey, key: str, body: AwardCreate,
         issued_at=accepted_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         image=f"{settings.base_url}/v1/awards/{award_id}/image.svg",
         recipient_name=body.recipient_name,
-        external_url=f"{settings.base_url}/wallet/{body.recipient}",
     )
     return Award(
         id=award_id,

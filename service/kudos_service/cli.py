@@ -73,8 +73,8 @@ def serve(
             where = "a real chain (connecting in the background)"
     except (KudosError, OSError) as exc:
         _fail(str(exc))
-    err.print(f"kudos-chain on {where}; data in {settings.data_dir}", highlight=False)
-    err.print(f"API docs: {settings.base_url}/docs", highlight=False)
+    err.print(f"kudos-chain on {where}; data in {settings.data_dir}", highlight=False, soft_wrap=True)
+    err.print(f"API docs: {settings.base_url}/docs", highlight=False, soft_wrap=True)
     uvicorn.run(create_app(state=state), host=settings.host, port=settings.port, log_level="warning")
 
 
