@@ -5,19 +5,37 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
 from kudos_chain import Chain, KudosClient, Signer, TransactionManager
+from kudos_chain.chain import redact_url
 from kudos_chain.exceptions import ConfigurationError
 from kudos_chain.transactions import FeePolicy
 from kudos_service.core.config import Settings
 from kudos_service.core.db import Database
 from kudos_service.models import Deployment
 
-__all__ = ["ChainContext", "ChainHolder"]
+__all__ = ["ChainContext", "ChainHolder", "describe_error"]
 
 logger = logging.getLogger(__name__)
+
+
+def describe_error(exc: BaseException, settings: Settings) -> str:
+    """``Class: message`` of an error met on the chain, fit for logs and ``/readyz``: the path, query and
+    credentials of ``KUDOS_RPC_URL``, where providers put their API keys, are cut out (requests and urllib3 quote
+    the URL they failed to reach in their messages)."""
+    text = f"{exc.__class__.__name__}: {exc}"
+    if settings.rpc_url is None:
+        return text
+    url = settings.rpc_url.get_secret_value()
+    parts = urlsplit(url)
+    secrets = [url, parts.netloc if parts.username else "", parts.query, parts.password or ""]
+    secrets += [parts.path + (f"?{parts.query}" if parts.query else ""), parts.path.strip("/")]
+    for secret in sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True):
+        text = text.replace(secret, redact_url(url) if secret == url else "…")
+    return text
 
 
 @dataclass
@@ -107,7 +125,7 @@ class ChainHolder:
                     self._context = open_chain(self.settings, self.db)
                     self.last_error = None
                 except Exception as exc:
-                    self.last_error = f"{exc.__class__.__name__}: {exc}"
+                    self.last_error = describe_error(exc, self.settings)
                     raise
             return self._context
 

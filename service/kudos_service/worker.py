@@ -32,7 +32,7 @@ from kudos_chain.chain import Receipt
 from kudos_chain.client import KUDOS_AWARDED_TOPIC
 from kudos_chain.exceptions import ContractPausedError, MissingRoleError, TransactionTimeoutError
 from kudos_chain.indexer import KudosIndexer
-from kudos_service.chain import ChainContext, ChainHolder
+from kudos_service.chain import ChainContext, ChainHolder, describe_error
 from kudos_service.core.config import Settings
 from kudos_service.core.db import Database
 from kudos_service.metrics import Metrics
@@ -90,7 +90,7 @@ class Worker:
                 worked = self.run_once()
                 backoff = 0.5
             except _TRANSIENT as exc:
-                reason = f"{exc.__class__.__name__}: {exc}"
+                reason = describe_error(exc, self.settings)
                 logger.warning("delivery paused: %s", reason)
                 self.blocked_reason = reason
                 self.chain.reset(reason)

@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import update
 
 from kudos_service.api.deps import StateDep
+from kudos_service.chain import describe_error
 from kudos_service.models import Deployment
 
 router = APIRouter(tags=["health"])
@@ -41,7 +42,7 @@ def _check_chain(state: StateDep) -> tuple[dict[str, Any], dict[str, Any]]:
         max_fee, _ = ctx.manager.current_fees()
         balance = ctx.chain.balance(ctx.signer.address)
     except Exception as exc:
-        error = {"ok": False, "error": f"the chain cannot be reached: {exc.__class__.__name__}: {exc}"}
+        error = {"ok": False, "error": f"the chain cannot be reached: {describe_error(exc, state.settings)}"}
         return error, {"ok": False, "error": "unknown while the chain cannot be reached"}
     chain = {"ok": True, "chain_id": ctx.chain_id, "block": block, "contract_address": ctx.client.address}
     needed = state.settings.batch_max_size * _GAS_PER_KUDOS * max_fee

@@ -14,6 +14,7 @@ from kudos_chain.indexer import index_tokens
 from kudos_service.api.deps import SessionDep, StateDep, require_json, require_scope
 from kudos_service.api.errors import ApiError
 from kudos_service.badge import badge_svg
+from kudos_service.chain import describe_error
 from kudos_service.models import ApiKey, Award, Kind
 from kudos_service.schemas import RevokeRequest
 
@@ -44,8 +45,9 @@ def _onchain_hash(state: StateDep, token_id: int) -> bytes:
     try:
         ctx = state.chain.get()
         event = ctx.client.award_events([token_id]).get(token_id)
-    except KudosError as exc:
-        raise ApiError(503, "chain_unavailable", f"the chain cannot be read to verify this kudos: {exc}") from None
+    except (KudosError, OSError) as exc:  # OSError: requests' errors, when the node went away
+        reason = describe_error(exc, state.settings)
+        raise ApiError(503, "chain_unavailable", f"the chain cannot be read to verify this kudos: {reason}") from None
     if event is None:
         raise ApiError(404, "token_not_found", f"kudos {token_id} has no award event on chain")
     cache[token_id] = event.data[:32]
@@ -110,7 +112,8 @@ def revoke_token(
             result = ctx.client.revoke(token_id, RevokeReason[body.reason.upper()])
     except TokenNotFoundError:
         raise ApiError(404, "token_not_found", f"kudos {token_id} does not exist (never awarded, or revoked)") from None
-    except KudosError as exc:
-        raise ApiError(503, "chain_unavailable", f"the revocation could not be sent: {exc}") from None
+    except (KudosError, OSError) as exc:
+        reason = describe_error(exc, state.settings)
+        raise ApiError(503, "chain_unavailable", f"the revocation could not be sent: {reason}") from None
     state.worker.sync_index(ctx)
     return {"token_id": token_id, "revoked": True, "reason": body.reason, "tx_hash": result.tx_hash}
