@@ -56,6 +56,8 @@ class AnvilNode:
     :param chain_id: the chain id the node reports.
     :param args: more command-line arguments for anvil.
     :param startup_timeout: seconds to wait for the node's first answer.
+    :param port: listen on this loopback port (to start a node again where clients expect it); by default a
+        free one.
     """
 
     def __init__(
@@ -66,13 +68,15 @@ class AnvilNode:
         chain_id: int = DEFAULT_CHAIN_ID,
         args: Sequence[str] = (),
         startup_timeout: float = 30.0,
+        port: int | None = None,
     ) -> None:
         self.binary = Path(binary) if binary is not None else ANVIL_BINARY
         self.accounts = accounts
         self.chain_id = chain_id
         self.args = list(args)
         self.startup_timeout = startup_timeout
-        self.port: int | None = None
+        self.port: int | None = port
+        self._fixed_port = port
         self.private_keys: list[str] = []
         self._process: subprocess.Popen[bytes] | None = None
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
@@ -99,7 +103,8 @@ class AnvilNode:
     # ------------------------------------------------------------------------------------------------------
 
     def start(self, *, attempts: int = 3) -> AnvilNode:
-        """Start the node and wait until it answers ``eth_chainId``; try another port if the first is taken.
+        """Start the node and wait until it answers ``eth_chainId``; try another port if the first is taken
+        (or the fixed port again).
 
         :raises AnvilError: when the binary is missing, or the node does not answer in time.
         """
@@ -111,7 +116,7 @@ class AnvilNode:
         error: AnvilError | None = None
         for _ in range(attempts):
             try:
-                self._launch(free_port())
+                self._launch(self._fixed_port or free_port())
             except AnvilError as exc:
                 error = exc
                 self._terminate()

@@ -7,7 +7,7 @@ import os
 import pytest
 from eth_account import Account
 
-from tests.utils.anvil import DEFAULT_CHAIN_ID, AnvilError, AnvilNode
+from tests.utils.anvil import DEFAULT_CHAIN_ID, AnvilError, AnvilNode, free_port
 
 #: The first account of anvil's test mnemonic, "test test ... junk".
 FIRST_DEV_ADDRESS = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
@@ -43,3 +43,14 @@ def test_a_missing_binary_is_an_anvil_error(tmp_path):
 def test_an_rpc_error_is_an_anvil_error(anvil: AnvilNode):
     with pytest.raises(AnvilError, match="no_such_method"):
         anvil.rpc("no_such_method")
+
+
+def test_a_node_on_a_fixed_port_starts_there_again(anvil: AnvilNode):
+    port = free_port()
+    node = AnvilNode(accounts=1, port=port)
+    assert node.url == f"http://127.0.0.1:{port}"  # known before the node runs, as a client configured for it
+    with node:
+        node.rpc("evm_mine")
+    with node:
+        assert node.port == port
+        assert int(node.rpc("eth_blockNumber"), 16) == 0  # a new node: state is kept only with --state
