@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from eth_utils.address import is_address, to_checksum_address
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from eth_utils.address import is_address, is_checksum_address, to_checksum_address
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 __all__ = [
     "AwardBatchItem",
@@ -18,6 +18,7 @@ __all__ = [
     "RevokeRequest",
     "WalletItem",
     "WalletOut",
+    "is_valid_address",
 ]
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
@@ -25,8 +26,17 @@ MAX_MESSAGE = 500
 MAX_BATCH = 1000
 
 
-def _address(value: str) -> str:
+def is_valid_address(value: str) -> bool:
+    """True for 0x and 40 hex digits, all lower-case, all upper-case or with a valid EIP-55 checksum (eth-utils 6's
+    ``is_address`` no longer checks the checksum of a mixed-case address)."""
     if not is_address(value):
+        return False
+    digits = value[2:] if value[:2].lower() == "0x" else value
+    return digits in (digits.lower(), digits.upper()) or is_checksum_address("0x" + digits)
+
+
+def _address(value: str) -> str:
+    if not is_valid_address(value):
         raise ValueError("not an Ethereum address (0x and 40 hex digits, with a valid checksum if mixed-case)")
     if value.lower() == ZERO_ADDRESS:
         raise ValueError("the zero address cannot receive a kudos")
@@ -43,7 +53,7 @@ class AwardCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     recipient: Address = Field(description="The wallet address that receives the kudos.")
-    kind: int | Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+    kind: StrictInt | Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
         description="The kudos type: its id or its slug (see GET /v1/kinds)."
     )
     message: Annotated[Text, StringConstraints(max_length=MAX_MESSAGE)] = Field(description="The words of thanks.")

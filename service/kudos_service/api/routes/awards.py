@@ -4,21 +4,84 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kudos_service.api.deps import StateDep, require_json, require_scope
+from kudos_service.api.deps import AppState, StateDep, require_json, require_scope
 from kudos_service.api.errors import ApiError
-from kudos_service.awards import accept_awards, award_out
+from kudos_service.awards import accept_awards, award_out, resolve_kinds
 from kudos_service.models import ApiKey, Award, AwardStatus
-from kudos_service.schemas import AwardBatchRequest, AwardCreate, AwardOut
+from kudos_service.schemas import MAX_BATCH, AwardBatchRequest, AwardCreate, AwardOut
 from kudos_service.schemas import IdempotencyKey as IdempotencyKeyType
 
-router = APIRouter(prefix="/v1/awards", tags=["awards"])
+
+def _more_bad_items(state: AppState, exc: RequestValidationError) -> list[dict[str, Any]]:
+    """The items of a batch the schema refused that are bad for reasons only the database and the whole batch
+    can tell: an unknown kind, an idempotency key an earlier item uses. Items whose field the schema already
+    refused are not named twice."""
+    items = exc.body.get("awards") if isinstance(exc.body, dict) else None
+    if not isinstance(items, list) or not 0 < len(items) <= MAX_BATCH:
+        return []
+    named = {tuple(e["loc"][2:4]) for e in exc.errors() if tuple(e.get("loc", ()))[:2] == ("body", "awards")}
+    kinds = [
+        (i, item["kind"])
+        for i, item in enumerate(items)
+        if isinstance(item, dict)
+        and type(item.get("kind")) in (int, str)
+        and (i, "kind") not in named
+        and (i,) not in named
+    ]
+    with state.db.session() as session:
+        _, unknown = resolve_kinds(session, [ref for _, ref in kinds])
+    more = [
+        {"type": "unknown_kind", "loc": ("body", "awards", kinds[j][0], "kind"), "msg": f"unknown kind {kinds[j][1]!r}"}
+        for j in unknown
+    ]
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        key = item.get("idempotency_key") if isinstance(item, dict) else None
+        if isinstance(key, str) and (i, "idempotency_key") not in named:
+            if key in seen:
+                loc = ("body", "awards", i, "idempotency_key")
+                more.append({"type": "duplicate_idempotency_key", "loc": loc, "msg": "repeated in this batch"})
+            seen.add(key)
+    return more
+
+
+class _AwardsRoute(APIRoute):
+    """A refused batch names every bad item at once: those the schema refuses, and (:func:`_more_bad_items`)
+    those with an unknown kind or a repeated idempotency key."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        if not self.path.endswith("/batch"):
+            return handler
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                more = _more_bad_items(request.app.state.kudos, exc)
+                if not more:
+                    raise
+                errors = sorted([*exc.errors(), *more], key=lambda e: _index_of(e.get("loc", ())))
+                raise RequestValidationError(errors, body=exc.body) from None
+
+        return handle
+
+
+def _index_of(loc: tuple[Any, ...]) -> int:
+    return loc[2] if len(loc) > 2 and isinstance(loc[2], int) else -1
+
+
+router = APIRouter(prefix="/v1/awards", tags=["awards"], route_class=_AwardsRoute)
 
 AwardKey = Annotated[ApiKey, Depends(require_scope("award"))]
 WaitQuery = Annotated[

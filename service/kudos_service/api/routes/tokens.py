@@ -26,7 +26,17 @@ _SVG_HEADERS = {
 }
 
 
+#: Kudos ids are sequential from 1 and stored as signed 64-bit integers: an id out of this range was never awarded.
+_TOKEN_IDS = range(1, 2**63)
+
+
+def _check_token_id(token_id: int) -> None:
+    if token_id not in _TOKEN_IDS:
+        raise ApiError(404, "token_not_found", f"no kudos {token_id} exists (ids go from 1 up)")
+
+
 def _award_for_token(session: SessionDep, token_id: int) -> Award:
+    _check_token_id(token_id)
     award = session.scalars(select(Award).where(Award.token_id == token_id)).first()
     if award is None:
         raise ApiError(404, "token_not_found", f"no kudos {token_id} was awarded by this service")
@@ -106,6 +116,7 @@ def revoke_token(
     token_id: int, body: RevokeRequest, state: StateDep, _: Annotated[ApiKey, Depends(require_scope("revoke"))]
 ) -> dict[str, Any]:
     """Revoke (burn) a kudos on chain with a reason code (``revoke`` scope)."""
+    _check_token_id(token_id)
     try:
         ctx = state.chain.get()
         with ctx.lock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from eth_utils.address import is_address, to_checksum_address
+from eth_utils.address import to_checksum_address
 from fastapi import APIRouter, Query
 from sqlalchemy import func, select
 
@@ -13,14 +13,14 @@ from kudos_chain.types import utc_from_timestamp
 from kudos_service.api.deps import SessionDep, StateDep
 from kudos_service.api.errors import ApiError
 from kudos_service.models import Award, Deployment, Kind
-from kudos_service.schemas import WalletItem, WalletOut
+from kudos_service.schemas import WalletItem, WalletOut, is_valid_address
 
 router = APIRouter(prefix="/v1/wallets", tags=["wallets"])
 
 
 def checked_address(address: str) -> str:
     """The checksummed address, or a 400 ``invalid_address``."""
-    if not is_address(address):
+    if not is_valid_address(address):
         raise ApiError(400, "invalid_address", f"{address!r} is not an Ethereum address")
     return to_checksum_address(address)
 
@@ -80,7 +80,7 @@ def get_wallet(
     state: StateDep,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, lt=2**63)] = 0,
 ) -> WalletOut:
     """Every kudos an address holds, newest first, paged (public: the chain is public anyway)."""
     return wallet_page(session, state.settings.base_url, checked_address(address), limit, offset)

@@ -1,0 +1,223 @@
+"""``/v1/tokens/{id}``: metadata served only when it matches the content hash on chain, the badge SVG, revocation."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import pytest
+from eth_utils.crypto import keccak
+from kudos_service.models import Award
+from sqlalchemy import select, text
+
+from kudos_chain import TokenNotFoundError, canonical_json
+from tests.service.conftest import Service, assert_error, award_body
+
+SVG = "{http://www.w3.org/2000/svg}"
+HOSTILE = "Shipped <script>alert('x')</script> & fixed \"it\" <b>fast</b>"
+OUT_OF_RANGE = ["0", "-1", str(2**63), str(2**256), str(10**80)]
+
+
+def stored(service: Service, token_id: int) -> Award:
+    with service.state.db.session() as session:
+        return session.scalars(select(Award).where(Award.token_id == token_id)).one()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Metadata
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def test_the_metadata_is_the_stored_canonical_json_and_hashes_to_the_chain(service: Service):
+    award = service.award_confirmed(award_body(kind="mentor", message="Patient reviews.", recipient_name="Grace"))
+    token_id = award["token_id"]
+
+    response = service.client.get(f"/v1/tokens/{token_id}")  # public: no key
+
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    row = stored(service, token_id)
+    assert response.content == row.metadata_json
+    onchain = service.ctx.client.kudos(token_id).content_hash
+    assert keccak(response.content) == onchain
+    assert response.headers["X-Content-Hash"] == "0x" + onchain.hex() == award["content_hash"]
+    document = json.loads(response.content)
+    assert canonical_json(document) == response.content
+    assert service.ctx.client.verify(token_id, document)
+    assert document["message"] == "Patient reviews."
+    assert document["kind"] == "Mentor"
+    assert document["awarded_by"] == "Ada Lovelace"
+    assert document["recipient_name"] == "Grace"
+    assert document["image"].endswith(f"/v1/awards/{award['id']}/image.svg")
+
+
+def test_a_tampered_row_is_never_served_as_valid(service: Service):
+    award = service.award_confirmed(award_body(message="Genuine thanks."))
+    token_id = award["token_id"]
+    assert service.client.get(f"/v1/tokens/{token_id}").status_code == 200  # the on-chain hash is now cached
+
+    row = stored(service, token_id)
+    forged = json.loads(row.metadata_json)
+    forged["message"] = forged["description"] = "Forged praise."
+    forged_json = canonical_json(forged)
+    with service.state.db.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE awards SET message = :m, metadata_json = :j, content_hash = :h WHERE token_id = :t"),
+            {"m": "Forged praise.", "j": forged_json, "h": keccak(forged_json), "t": token_id},
+        )
+
+    response = service.client.get(f"/v1/tokens/{token_id}")
+
+    error = assert_error(response, 409, "metadata_mismatch")
+    assert str(token_id) in error["message"]
+    assert "Forged" not in response.text
+    assert "X-Content-Hash" not in response.headers
+    assert not service.ctx.client.verify(token_id, forged)
+
+
+def test_a_row_whose_hash_was_never_checked_is_refused_too(service: Service):
+    """The same tampering, before the service ever read the token's hash from the chain."""
+    award = service.award_confirmed(award_body(message="Genuine thanks."))
+    token_id = award["token_id"]
+    service.state.hash_cache.pop(token_id, None)
+    with service.state.db.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE awards SET metadata_json = :j WHERE token_id = :t"),
+            {"j": stored(service, token_id).metadata_json.replace(b"Genuine", b"Forged!"), "t": token_id},
+        )
+    assert_error(service.client.get(f"/v1/tokens/{token_id}"), 409, "metadata_mismatch")
+
+
+@pytest.mark.parametrize("token_id", ["999999", *OUT_OF_RANGE])
+def test_an_unknown_token_is_404(service: Service, token_id: str):
+    assert_error(service.client.get(f"/v1/tokens/{token_id}"), 404, "token_not_found")
+    assert_error(service.client.get(f"/v1/tokens/{token_id}/image.svg"), 404, "token_not_found")
+
+
+def test_a_token_id_that_is_not_a_number_is_422(service: Service):
+    assert_error(service.client.get("/v1/tokens/abc"), 422, "invalid_request")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Badge pictures
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def svg_texts(svg: bytes) -> str:
+    root = ET.fromstring(svg)  # well-formed XML, or this raises
+    assert root.tag == f"{SVG}svg"
+    assert root.find(f".//{SVG}script") is None
+    return " ".join(t for t in root.itertext())
+
+
+def test_the_badge_is_svg_with_the_message_escaped(service: Service):
+    award = service.award_confirmed(award_body(message=HOSTILE, awarded_by="Bob & <i>Co</i>"))
+    response = service.client.get(f"/v1/tokens/{award['token_id']}/image.svg")  # public: no key
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("image/svg+xml")
+    assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+    body = response.text
+    assert "<script" not in body
+    assert "<b>" not in body
+    assert "<i>" not in body
+    assert "&lt;script&gt;" in body
+    assert "&amp;" in body
+    texts = svg_texts(response.content)
+    assert "<script>alert('x')</script>" in texts  # the words, as text
+    assert "Bob & <i>Co</i>" in texts
+    assert f"#{award['token_id']}" in texts
+    assert "Team Player" in texts
+
+
+def test_the_award_image_is_served_before_the_token_exists(service: Service):
+    award = service.post_award(award_body(message=HOSTILE)).json()
+    response = service.client.get(f"/v1/awards/{award['id']}/image.svg")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("image/svg+xml")
+    assert "<script" not in response.text
+    svg_texts(response.content)
+    confirmed = service.wait_confirmed(award["id"])
+    assert f"#{confirmed['token_id']}" in service.client.get(f"/v1/awards/{award['id']}/image.svg").text
+
+
+def test_an_unknown_award_image_is_404(service: Service):
+    assert_error(service.client.get("/v1/awards/nope/image.svg"), 404, "award_not_found")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Revocation
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def token(service: Service) -> dict[str, Any]:
+    """A confirmed award, indexed."""
+    award = service.award_confirmed()
+    service.wait_wallet(award["recipient"], 1)
+    return award
+
+
+def revoke(service: Service, token_id: int | str, scope: str = "revoke", **body: Any) -> Any:
+    return service.client.post(f"/v1/tokens/{token_id}/revoke", json=body, headers=service.auth(scope))
+
+
+def test_a_revoked_kudos_is_gone_and_its_metadata_is_410(service: Service, token: dict[str, Any]):
+    token_id = token["token_id"]
+    assert service.client.get(f"/v1/tokens/{token_id}").status_code == 200
+
+    response = revoke(service, token_id, reason="mistake")
+
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["token_id"] == token_id
+    assert result["revoked"] is True
+    assert result["reason"] == "mistake"
+    (receipt,) = service.ctx.chain.receipts_many([result["tx_hash"]])
+    assert receipt is not None
+    assert receipt.status == 1
+    with pytest.raises(TokenNotFoundError):
+        service.ctx.client.kudos(token_id)
+    error = assert_error(service.client.get(f"/v1/tokens/{token_id}"), 410, "token_revoked")
+    assert str(token_id) in error["message"]
+    assert service.client.get(f"/v1/wallets/{token['recipient']}").json()["total"] == 0
+    assert_error(revoke(service, token_id), 404, "token_not_found")  # once only
+
+
+def test_a_revocation_without_a_reason_is_unspecified(service: Service, token: dict[str, Any]):
+    response = revoke(service, token["token_id"])
+    assert response.status_code == 200, response.text
+    assert response.json()["reason"] == "unspecified"
+
+
+def test_an_award_key_cannot_revoke(service: Service, token: dict[str, Any]):
+    assert_error(revoke(service, token["token_id"], scope="award"), 403, "forbidden")
+    assert_error(revoke(service, token["token_id"], scope="admin"), 403, "forbidden")
+    assert service.ctx.client.kudos(token["token_id"]).owner == token["recipient"]
+    assert service.client.get(f"/v1/tokens/{token['token_id']}").status_code == 200
+
+
+@pytest.mark.parametrize("token_id", ["999999", *OUT_OF_RANGE])
+def test_revoking_an_unknown_token_is_404(service: Service, token_id: str):
+    assert_error(revoke(service, token_id), 404, "token_not_found")
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "status", "code"),
+    [
+        (b'{"reason": "because"}', "application/json", 422, "invalid_request"),
+        (b'{"why": "mistake"}', "application/json", 422, "invalid_request"),
+        (b"", "application/json", 422, "missing_body"),
+        (b"{", "application/json", 400, "invalid_json"),
+        (b'{"reason": "mistake"}', "text/plain", 415, "unsupported_media_type"),
+    ],
+    ids=["unknown reason", "unknown field", "empty body", "malformed JSON", "wrong content type"],
+)
+def test_a_bad_revocation_is_refused_and_revokes_nothing(
+    service: Service, token: dict[str, Any], content: bytes, content_type: str, status: int, code: str
+):
+    headers = service.auth("revoke", **{"Content-Type": content_type})
+    response = service.client.post(f"/v1/tokens/{token['token_id']}/revoke", content=content, headers=headers)
+    assert_error(response, status, code)
+    assert service.ctx.client.kudos(token["token_id"]).owner == token["recipient"]
