@@ -21,7 +21,7 @@ from typing import Any
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_typing import ChecksumAddress
-from eth_utils.address import is_address
+from eth_utils.address import is_address, is_checksum_address
 from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.types import TxParams
@@ -49,7 +49,7 @@ from kudos_chain.types import (
     utc_from_timestamp,
 )
 
-__all__ = ["KUDOS_INTERFACE_ID", "KudosClient"]
+__all__ = ["KUDOS_INTERFACE_ID", "KudosClient", "is_valid_address"]
 
 logger = logging.getLogger(__name__)
 
@@ -116,8 +116,23 @@ def request_id_bytes(request_id: bytes | str) -> bytes:
     return keccak(text=request_id)
 
 
-def _address(value: str, what: str) -> ChecksumAddress:
+def is_valid_address(value: str) -> bool:
+    """True for ``0x`` and 40 hex digits: all lower-case, all upper-case, or mixed-case with a valid EIP-55
+    checksum (eth-utils 6's ``is_address`` no longer checks the checksum of a mixed-case address).
+
+    >>> is_valid_address("0x52908400098527886E0F7030069857D2E4169EE7")
+    True
+    >>> is_valid_address("0x52908400098527886e0F7030069857D2E4169EE7")  # one letter's case changed
+    False
+    """
     if not isinstance(value, str) or not is_address(value):
+        return False
+    digits = value[2:] if value[:2].lower() == "0x" else value
+    return digits in (digits.lower(), digits.upper()) or is_checksum_address("0x" + digits)
+
+
+def _address(value: str, what: str) -> ChecksumAddress:
+    if not is_valid_address(value):
         raise ConfigurationError(f"{what} is not an Ethereum address: {value!r}")
     return Web3.to_checksum_address(value)
 

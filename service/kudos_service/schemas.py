@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from eth_utils.address import is_address, is_checksum_address, to_checksum_address
+from eth_utils.address import to_checksum_address
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+
+from kudos_chain.client import is_valid_address
 
 __all__ = [
     "AwardBatchItem",
@@ -24,15 +26,6 @@ __all__ = [
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 MAX_MESSAGE = 500
 MAX_BATCH = 1000
-
-
-def is_valid_address(value: str) -> bool:
-    """True for 0x and 40 hex digits, all lower-case, all upper-case or with a valid EIP-55 checksum (eth-utils 6's
-    ``is_address`` no longer checks the checksum of a mixed-case address)."""
-    if not is_address(value):
-        return False
-    digits = value[2:] if value[:2].lower() == "0x" else value
-    return digits in (digits.lower(), digits.upper()) or is_checksum_address("0x" + digits)
 
 
 def _address(value: str) -> str:
@@ -147,8 +140,9 @@ class WalletItem(BaseModel):
     kind_name: str | None
     emoji: str | None
     color: str | None
-    message: str | None
+    message: str | None = Field(description="The words of thanks; null unless verified.")
     awarded_by: str | None
+    verified: bool = Field(description="True when this service's text hashes to the content hash on chain.")
     issued_at: datetime | None
     transferable: bool | None
     token_uri: str

@@ -76,6 +76,42 @@ def test_a_tampered_row_is_never_served_as_valid(service: Service):
     assert not service.ctx.client.verify(token_id, forged)
 
 
+def test_tampered_text_shows_nowhere_as_genuine(service: Service):
+    """Neither the badge nor the wallet draws a message that does not hash to the chain's content hash."""
+    award = service.award_confirmed(award_body(message="Genuine thanks."))
+    token_id = award["token_id"]
+    with service.state.db.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE awards SET message = 'Forged praise.', metadata_json = :j WHERE token_id = :t"),
+            {"j": stored(service, token_id).metadata_json.replace(b"Genuine", b"Forged!"), "t": token_id},
+        )
+
+    assert_error(service.client.get(f"/v1/tokens/{token_id}/image.svg"), 409, "metadata_mismatch")
+    assert_error(service.client.get(f"/v1/awards/{award['id']}/image.svg"), 409, "metadata_mismatch")
+    wallet = service.client.get(f"/v1/wallets/{award['recipient']}").json()
+    (item,) = [i for i in wallet["items"] if i["token_id"] == token_id]
+    assert item["verified"] is False
+    assert item["message"] is None
+    assert "Forged" not in json.dumps(wallet)
+
+
+def test_only_the_column_copy_of_the_message_is_ignored(service: Service):
+    """The badge and the wallet draw the text from the verified metadata, not from the ``message`` column."""
+    award = service.award_confirmed(award_body(message="Genuine thanks."))
+    token_id = award["token_id"]
+    with service.state.db.engine.begin() as conn:
+        conn.execute(text("UPDATE awards SET message = 'Forged praise.' WHERE token_id = :t"), {"t": token_id})
+
+    svg = service.client.get(f"/v1/tokens/{token_id}/image.svg")
+    assert svg.status_code == 200
+    assert b"Genuine thanks." in svg.content
+    assert b"Forged" not in svg.content
+    wallet = service.client.get(f"/v1/wallets/{award['recipient']}").json()
+    (item,) = [i for i in wallet["items"] if i["token_id"] == token_id]
+    assert item["verified"] is True
+    assert item["message"] == "Genuine thanks."
+
+
 def test_a_row_whose_hash_was_never_checked_is_refused_too(service: Service):
     """The same tampering, before the service ever read the token's hash from the chain."""
     award = service.award_confirmed(award_body(message="Genuine thanks."))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -58,8 +59,12 @@ def require_json(content_type: Annotated[str | None, Header()] = None) -> None:
         raise ApiError(415, "unsupported_media_type", "send the body as JSON with Content-Type: application/json")
 
 
+@cache
 def require_scope(scope: str) -> Callable[..., ApiKey]:
-    """A dependency that needs an API key with ``scope`` in ``Authorization: Bearer``."""
+    """A dependency that needs an API key with ``scope`` in ``Authorization: Bearer``.
+
+    One callable per scope, so that FastAPI runs it once per request however often a route names it.
+    """
 
     def check(state: StateDep, authorization: Annotated[str | None, Header()] = None) -> ApiKey:
         challenge = {"WWW-Authenticate": "Bearer"}

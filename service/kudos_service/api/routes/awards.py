@@ -8,6 +8,7 @@ from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import TypeAdapter, ValidationError
@@ -83,7 +84,7 @@ def _index_of(loc: tuple[Any, ...]) -> int:
 
 router = APIRouter(prefix="/v1/awards", tags=["awards"], route_class=_AwardsRoute)
 
-AwardKey = Annotated[ApiKey, Depends(require_scope("award"))]
+AwardKey = Annotated[ApiKey, Depends(require_scope("award"))]  # the same callable as _AWARD_SCOPE
 WaitQuery = Annotated[
     float, Query(ge=0, le=60, description="Hold the answer until confirmed, up to this many seconds.")
 ]
@@ -103,14 +104,34 @@ def _check_idempotency_key(value: str | None) -> str:
         ) from None
 
 
-async def _wait_for(state: StateDep, ids: list[str], wait: float) -> None:
+def _all_final(state: AppState, ids: list[str]) -> bool:
+    with state.db.session() as session:
+        statuses = session.scalars(select(Award.status).where(Award.id.in_(ids))).all()
+    return all(s in _FINAL for s in statuses)
+
+
+async def _wait_for(state: AppState, ids: list[str], wait: float) -> None:
+    """Poll until every award is final or ``wait`` seconds passed, without holding a thread."""
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
-        with state.db.session() as session:
-            statuses = session.scalars(select(Award.status).where(Award.id.in_(ids))).all()
-        if all(s in _FINAL for s in statuses):
+        if await run_in_threadpool(_all_final, state, ids):
             return
         await asyncio.sleep(0.05)
+
+
+def _accept(state: AppState, api_key: ApiKey, items: list[tuple[str, AwardCreate]]) -> list[tuple[str, bool]]:
+    with state.db.session() as session:
+        accepted = accept_awards(session, settings=state.settings, api_key=api_key, items=items)
+        return [(a.award.id, a.created) for a in accepted]
+
+
+def _outs(state: AppState, ids: list[str], api_key: ApiKey | None = None) -> list[AwardOut]:
+    with state.db.session() as session:
+        if api_key is not None:
+            for award_id in ids:
+                _load(session, award_id, api_key)
+        awards = {a.id: a for a in session.scalars(select(Award).where(Award.id.in_(ids)))}
+        return [award_out(session, awards[i], base_url=state.settings.base_url) for i in ids]
 
 
 def _load(session: Session, award_id: str, api_key: ApiKey) -> Award:
@@ -120,7 +141,11 @@ def _load(session: Session, award_id: str, api_key: ApiKey) -> Award:
     return award
 
 
-@router.post("", status_code=202, response_model=AwardOut, dependencies=[Depends(require_json)])
+_AWARD_SCOPE = require_scope("award")
+_POST_DEPENDENCIES = [Depends(_AWARD_SCOPE), Depends(require_json)]  # a missing key is 401 before a bad body
+
+
+@router.post("", status_code=202, response_model=AwardOut, dependencies=_POST_DEPENDENCIES)
 async def create_award(
     body: AwardCreate,
     state: StateDep,
@@ -131,40 +156,33 @@ async def create_award(
 ) -> AwardOut:
     """Accept an award: committed to the database, then delivered on chain by the worker exactly once."""
     key = _check_idempotency_key(idempotency_key)
-    with state.db.session() as session:
-        (accepted,) = accept_awards(session, settings=state.settings, api_key=api_key, items=[(key, body)])
-        award_id = accepted.award.id
-    if accepted.created:
+    ((award_id, created),) = await run_in_threadpool(_accept, state, api_key, [(key, body)])
+    if created:
         state.worker.wake()
     else:
         response.headers["Idempotent-Replayed"] = "true"
     if wait:
         await _wait_for(state, [award_id], wait)
-    with state.db.session() as session:
-        return award_out(session, session.get_one(Award, award_id), base_url=state.settings.base_url)
+    (out,) = await run_in_threadpool(_outs, state, [award_id])
+    return out
 
 
-@router.post("/batch", status_code=202, response_model=list[AwardOut], dependencies=[Depends(require_json)])
+@router.post("/batch", status_code=202, response_model=list[AwardOut], dependencies=_POST_DEPENDENCIES)
 async def create_awards(body: AwardBatchRequest, state: StateDep, api_key: AwardKey) -> list[AwardOut]:
     """Accept up to 1,000 awards, each with its own ``idempotency_key``; any bad item refuses the whole batch."""
     items = [
         (item.idempotency_key, AwardCreate(**item.model_dump(exclude={"idempotency_key"}))) for item in body.awards
     ]
-    with state.db.session() as session:
-        accepted = accept_awards(session, settings=state.settings, api_key=api_key, items=items)
-        ids = [a.award.id for a in accepted]
+    accepted = await run_in_threadpool(_accept, state, api_key, items)
     state.worker.wake()
-    with state.db.session() as session:
-        awards = {a.id: a for a in session.scalars(select(Award).where(Award.id.in_(ids)))}
-        return [award_out(session, awards[i], base_url=state.settings.base_url) for i in ids]
+    return await run_in_threadpool(_outs, state, [award_id for award_id, _ in accepted])
 
 
 @router.get("/{award_id}", response_model=AwardOut)
 async def get_award(award_id: str, state: StateDep, api_key: AwardKey, wait: WaitQuery = 0) -> AwardOut:
     """Where an award is: ``queued`` → ``submitted`` → ``confirmed``, or ``failed`` with a reason."""
-    with state.db.session() as session:
-        _load(session, award_id, api_key)
+    await run_in_threadpool(_outs, state, [award_id], api_key)
     if wait:
         await _wait_for(state, [award_id], wait)
-    with state.db.session() as session:
-        return award_out(session, _load(session, award_id, api_key), base_url=state.settings.base_url)
+    (out,) = await run_in_threadpool(_outs, state, [award_id], api_key)
+    return out

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from eth_utils.crypto import keccak
 from fastapi import APIRouter, Depends, Response
-from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from kudos_chain import KudosError, RevokeReason, TokenNotFoundError
 from kudos_chain.indexer import index_tokens
-from kudos_service.api.deps import SessionDep, StateDep, require_json, require_scope
+from kudos_service.api.deps import AppState, SessionDep, StateDep, require_json, require_scope
 from kudos_service.api.errors import ApiError
 from kudos_service.badge import badge_svg
 from kudos_service.chain import describe_error
@@ -64,51 +65,64 @@ def _onchain_hash(state: StateDep, token_id: int) -> bytes:
     return cache[token_id]
 
 
-@router.get("/v1/tokens/{token_id}")
-async def token_metadata(token_id: int, state: StateDep, session: SessionDep) -> Response:
-    """The ERC-721 metadata JSON of a kudos, served only when it hashes to the content hash on chain."""
+def _verified(state: AppState, session: Session, token_id: int) -> tuple[Award, bytes]:
+    """The award of ``token_id`` and its on-chain content hash, refused unless its stored metadata matches it."""
     award = _award_for_token(session, token_id)
     if _revoked(session, token_id):
         raise ApiError(410, "token_revoked", f"kudos {token_id} was revoked or burnt")
-    expected = await run_in_threadpool(_onchain_hash, state, token_id)
+    expected = _onchain_hash(state, token_id)
     if keccak(award.metadata_json) != expected:
         raise ApiError(
             409,
             "metadata_mismatch",
             f"the stored metadata of kudos {token_id} does not match its content hash on chain",
         )
+    return award, expected
+
+
+@router.get("/v1/tokens/{token_id}")
+def token_metadata(token_id: int, state: StateDep, session: SessionDep) -> Response:
+    """The ERC-721 metadata JSON of a kudos, served only when it hashes to the content hash on chain."""
+    award, expected = _verified(state, session, token_id)
     return Response(
         award.metadata_json, media_type="application/json", headers={"X-Content-Hash": "0x" + expected.hex()}
     )
 
 
-def _svg(session: SessionDep, award: Award, label: str) -> Response:
+def _svg(session: Session, award: Award, label: str) -> Response:
+    """The badge, drawn from the metadata (the text that is hashed on chain), not from convenience columns."""
     kind = session.get_one(Kind, award.kind_id)
+    metadata = json.loads(award.metadata_json)
     svg = badge_svg(
         kind_name=kind.name,
         emoji=kind.emoji,
         color=kind.color,
-        message=award.message,
-        awarded_by=award.awarded_by,
+        message=str(metadata.get("message", "")),
+        awarded_by=str(metadata.get("awarded_by", "")),
         token_label=label,
     )
     return Response(svg, media_type="image/svg+xml", headers=_SVG_HEADERS)
 
 
 @router.get("/v1/tokens/{token_id}/image.svg")
-def token_image(token_id: int, session: SessionDep) -> Response:
-    """The badge picture of a kudos."""
-    award = _award_for_token(session, token_id)
+def token_image(token_id: int, state: StateDep, session: SessionDep) -> Response:
+    """The badge picture of a kudos, drawn only from metadata that matches the chain."""
+    award, _ = _verified(state, session, token_id)
     return _svg(session, award, f"#{token_id}")
 
 
 @router.get("/v1/awards/{award_id}/image.svg")
-def award_image(award_id: str, session: SessionDep) -> Response:
+def award_image(award_id: str, state: StateDep, session: SessionDep) -> Response:
     """The badge picture of an award (the URL its metadata names, known before the token id is)."""
     award = session.get(Award, award_id)
     if award is None:
         raise ApiError(404, "award_not_found", f"no award {award_id!r}")
-    return _svg(session, award, f"#{award.token_id}" if award.token_id else "pending")
+    if award.token_id is not None:
+        award, _ = _verified(state, session, award.token_id)
+        return _svg(session, award, f"#{award.token_id}")
+    if keccak(award.metadata_json) != award.content_hash:
+        raise ApiError(409, "metadata_mismatch", f"the stored metadata of award {award_id!r} was altered")
+    return _svg(session, award, "pending")
 
 
 @router.post("/v1/tokens/{token_id}/revoke", dependencies=[Depends(require_json)])

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from fastapi import APIRouter, Query
 from sqlalchemy import func, select
 
@@ -48,6 +50,9 @@ def wallet_page(session: SessionDep, base_url: str, address: str, limit: int, of
         award: Award | None = m[Award]
         kind: Kind | None = m[Kind]
         token_id = int(m["token_id"])
+        # The text comes from the metadata, and only when it hashes to the content hash the chain holds.
+        verified = award is not None and keccak(award.metadata_json) == bytes(m["content_hash"])
+        metadata = json.loads(award.metadata_json) if verified and award is not None else {}
         items.append(
             WalletItem(
                 token_id=token_id,
@@ -55,8 +60,9 @@ def wallet_page(session: SessionDep, base_url: str, address: str, limit: int, of
                 kind_name=kind.name if kind else None,
                 emoji=kind.emoji if kind else None,
                 color=kind.color if kind else None,
-                message=award.message if award else None,
-                awarded_by=award.awarded_by if award else None,
+                message=metadata.get("message"),
+                awarded_by=metadata.get("awarded_by"),
+                verified=verified,
                 issued_at=None if m["issued_at"] is None else utc_from_timestamp(int(m["issued_at"])),
                 transferable=m["transferable"],
                 token_uri=f"{base_url}/v1/tokens/{token_id}",
