@@ -17,7 +17,7 @@ from kudos_chain import KudosMetadata, canonical_json, content_hash
 from kudos_chain.client import request_id_bytes
 from kudos_service.api.errors import ApiError
 from kudos_service.core.config import Settings
-from kudos_service.models import ApiKey, Award, AwardStatus, Deployment, Kind, as_utc, utcnow
+from kudos_service.models import ApiKey, Award, AwardStatus, Deployment, Kind, Recipient, as_utc, utcnow
 from kudos_service.schemas import AwardCreate, AwardOut
 
 __all__ = ["Accepted", "accept_awards", "award_out", "resolve_kinds"]
@@ -37,6 +37,39 @@ def resolve_kinds(session: Session, refs: Sequence[int | str]) -> tuple[dict[int
     by_ref: dict[int | str, Kind] = {k.id: k for k in kinds} | {k.slug: k for k in kinds}
     unknown = [i for i, ref in enumerate(refs) if ref not in by_ref]
     return by_ref, unknown
+
+
+def resolve_recipients(session: Session, bodies: Sequence[AwardCreate]) -> list[str]:
+    """The wallet address of each award's recipient, given as an address or as ``@handle``.
+
+    :raises ApiError: 422 ``unknown_recipient`` for a handle not in the directory, 422 ``recipient_has_no_wallet``
+        for a person without a wallet address yet; every bad item is named.
+    """
+    handles = {b.recipient[1:] for b in bodies if b.recipient.startswith("@")}
+    people = {r.handle: r for r in session.scalars(select(Recipient).where(Recipient.handle.in_(handles)))}
+    addresses: list[str] = []
+    problems: list[tuple[int, str, str]] = []
+    for index, body in enumerate(bodies):
+        if not body.recipient.startswith("@"):
+            addresses.append(body.recipient)
+            continue
+        handle = body.recipient[1:]
+        person = people.get(handle)
+        if person is None:
+            problems.append((index, "unknown_recipient", f"no one in the directory has the handle {handle!r}"))
+        elif person.wallet_address is None:
+            problems.append(
+                (index, "recipient_has_no_wallet", f"{handle!r} has no wallet address in the directory yet")
+            )
+        addresses.append(person.wallet_address if person is not None and person.wallet_address else "")
+    if problems:
+        code = problems[0][1] if len({p[1] for p in problems}) == 1 else "invalid_recipient"
+        details = [{"index": i, "field": "recipient", "message": m} for i, _, m in problems]
+        if len(bodies) == 1:
+            details = [{"field": "recipient", "message": problems[0][2]}]
+        summary = problems[0][2] if len(problems) == 1 else "some recipients cannot be awarded"
+        raise ApiError(422, code, summary, details)
+    return addresses
 
 
 def _request_hash(body: AwardCreate) -> bytes:
@@ -64,6 +97,7 @@ def accept_awards(
         if len(items) == 1:
             details = [{"field": "kind", "message": details[0]["message"]}]
         raise ApiError(422, "unknown_kind", "a kind is not one of GET /v1/kinds", details)
+    addresses = resolve_recipients(session, [body for _, body in items])
     keys = [key for key, _ in items]
     if len(set(keys)) != len(keys):
         seen: set[str] = set()
@@ -91,7 +125,9 @@ def accept_awards(
                     )
                 results.append(Accepted(found, created=False))
                 continue
-            award = _new_award(settings, api_key, key, body, kind=kinds[body.kind], digest=digest)
+            award = _new_award(
+                settings, api_key, key, body, kind=kinds[body.kind], digest=digest, recipient=addresses[index]
+            )
             new.append(award)
             results.append(Accepted(award, created=True))
         if conflicts:
@@ -112,7 +148,9 @@ def accept_awards(
     raise ApiError(409, "idempotency_conflict", "concurrent requests used these idempotency keys; retry")
 
 
-def _new_award(settings: Settings, api_key: ApiKey, key: str, body: AwardCreate, *, kind: Kind, digest: bytes) -> Award:
+def _new_award(
+    settings: Settings, api_key: ApiKey, key: str, body: AwardCreate, *, kind: Kind, digest: bytes, recipient: str
+) -> Award:
     award_id = str(uuid.uuid4())
     accepted_at = utcnow()
     metadata = KudosMetadata(
@@ -129,7 +167,7 @@ def _new_award(settings: Settings, api_key: ApiKey, key: str, body: AwardCreate,
         idempotency_key=key,
         request_hash=digest,
         request_id=request_id_bytes(award_id),
-        recipient=body.recipient,
+        recipient=recipient,
         kind_id=kind.id,
         message=body.message,
         awarded_by=body.awarded_by,

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from kudos_service.api.deps import AppState
 from kudos_service.api.errors import install_error_handlers
-from kudos_service.api.routes import awards, health, kinds, tokens, wallets
+from kudos_service.api.routes import awards, health, kinds, recipients, tokens, wallets
 from kudos_service.chain import ChainHolder
 from kudos_service.core.config import Settings
 from kudos_service.core.db import Database
@@ -58,6 +58,6 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
     )
     app.state.kudos = app_state
     install_error_handlers(app)
-    for module in (awards, kinds, wallets, tokens, health):
+    for module in (awards, kinds, recipients, wallets, tokens, health):
         app.include_router(module.router)
     return app

@@ -101,6 +101,26 @@ class Kind(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class Recipient(Base):
+    """A person in the directory: who they are in the HR tool or Slack, and their wallet.
+
+    The directory holds personal data: only ``admin`` keys read or write it, and the public wallet page shows
+    ``display_name`` only when ``show_name`` allows it.
+    """
+
+    __tablename__ = "recipients"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    handle: Mapped[str] = mapped_column(String(64), unique=True)
+    external_id: Mapped[str] = mapped_column(String(255), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    wallet_address: Mapped[str | None] = mapped_column(String(42), index=True)
+    slack_user_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+    show_name: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
 class ChainTx(Base):
     """A transaction of the signer, stored with its nonce before it is broadcast."""
 

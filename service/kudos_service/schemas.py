@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -17,6 +18,8 @@ __all__ = [
     "AwardOut",
     "KindCreate",
     "KindOut",
+    "RecipientCreate",
+    "RecipientOut",
     "RevokeRequest",
     "WalletItem",
     "WalletOut",
@@ -37,6 +40,26 @@ def _address(value: str) -> str:
 
 
 Address = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_address)]
+_HANDLE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+
+
+def _handle(value: str) -> str:
+    if not _HANDLE.fullmatch(value.lower()):
+        raise ValueError(
+            "a handle is 1 to 64 letters, digits, dots, dashes or underscores, starting with a letter or digit"
+        )
+    return value.lower()
+
+
+def _recipient(value: str) -> str:
+    return "@" + _handle(value[1:]) if value.startswith("@") else _address(value)
+
+
+#: A directory handle, case-insensitive (stored in lower case).
+Handle = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_handle)]
+
+#: A recipient: a wallet address, or ``@handle`` of a person in the directory.
+RecipientRef = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_recipient)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
@@ -45,7 +68,9 @@ class AwardCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    recipient: Address = Field(description="The wallet address that receives the kudos.")
+    recipient: RecipientRef = Field(
+        description="The wallet address that receives the kudos, or @handle of a person in the directory."
+    )
     kind: StrictInt | Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
         description="The kudos type: its id or its slug (see GET /v1/kinds)."
     )
@@ -159,3 +184,32 @@ class WalletOut(BaseModel):
     limit: int
     offset: int
     items: list[WalletItem]
+
+
+class RecipientCreate(BaseModel):
+    """A person in the directory."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    handle: Handle = Field(description="A short unique name: letters, digits, dots, dashes, underscores.")
+    external_id: Annotated[Text, StringConstraints(max_length=255)] = Field(
+        description="The person's id elsewhere: an HRIS id, an email address or a Slack user id."
+    )
+    display_name: Annotated[Text, StringConstraints(max_length=200)]
+    wallet_address: Address | None = Field(default=None, description="Their wallet, once they have one.")
+    slack_user_id: Annotated[str, StringConstraints(pattern=r"^[UW][A-Z0-9]{2,31}$")] | None = None
+    show_name: bool = Field(default=False, description="May the public wallet page show the display name?")
+
+
+class RecipientOut(BaseModel):
+    """A person in the directory (``admin`` scope only: personal data)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    handle: str
+    external_id: str
+    display_name: str
+    wallet_address: str | None
+    slack_user_id: str | None
+    show_name: bool
+    created_at: datetime

@@ -1,0 +1,56 @@
+"""``/v1/recipients``: the directory of people (personal data: ``admin`` scope only)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from sqlalchemy import select
+
+from kudos_service.api.deps import SessionDep, require_json, require_scope
+from kudos_service.api.errors import ApiError
+from kudos_service.models import ApiKey, Recipient
+from kudos_service.schemas import RecipientCreate, RecipientOut
+
+router = APIRouter(prefix="/v1/recipients", tags=["recipients"])
+
+AdminKey = Annotated[ApiKey, Depends(require_scope("admin"))]
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=RecipientOut,
+    dependencies=[Depends(require_scope("admin")), Depends(require_json)],  # a missing key is 401 before a bad body
+)
+def create_recipient(body: RecipientCreate, session: SessionDep, _: AdminKey) -> Recipient:
+    """Add a person to the directory."""
+    unique: list[tuple[str, Any, str]] = [
+        ("handle", Recipient.handle, body.handle),
+        ("external_id", Recipient.external_id, body.external_id),
+    ]
+    if body.slack_user_id is not None:
+        unique.append(("slack_user_id", Recipient.slack_user_id, body.slack_user_id))
+    taken = [
+        name for name, column, value in unique if session.scalars(select(Recipient.id).where(column == value)).first()
+    ]
+    if taken:
+        raise ApiError(
+            409,
+            "recipient_exists",
+            f"someone in the directory has this {' and '.join(taken)} already",
+            [{"field": name, "message": "taken"} for name in taken],
+        )
+    person = Recipient(**body.model_dump())
+    session.add(person)
+    session.flush()
+    return person
+
+
+@router.get("/{handle}", response_model=RecipientOut)
+def get_recipient(handle: str, session: SessionDep, _: AdminKey) -> Recipient:
+    """One person of the directory, by handle."""
+    person = session.scalars(select(Recipient).where(Recipient.handle == handle.lower())).first()
+    if person is None:
+        raise ApiError(404, "recipient_not_found", f"no one in the directory has the handle {handle!r}")
+    return person
