@@ -2,9 +2,26 @@
 # The whole test suite, from a fresh clone: installs what the tests need, then lints, type-checks and tests.
 #   bash scripts/test.sh [pytest arguments]
 # Python packages go into .venv (unless a virtual environment is already active); the pinned npm packages
-# (solc, OpenZeppelin, Solady, anvil) into contracts/node_modules.
+# (solc, OpenZeppelin, Solady, anvil) into contracts/node_modules; Debian's Chromium and fonts (for the wallet
+# page's browser tests) through apt-get, as root or with sudo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [[ ! -x /usr/bin/chromium ]]; then
+    browser_packages=(chromium fonts-dejavu-core fonts-noto-color-emoji)
+    if [[ $(id -u) -eq 0 ]]; then
+        as_root=()
+    elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+        as_root=(sudo -n)
+    else
+        echo "scripts/test.sh: the browser tests need Debian's Chromium; install it as root:" >&2
+        echo "  apt-get update && apt-get install -y --no-install-recommends ${browser_packages[*]}" >&2
+        exit 1
+    fi
+    "${as_root[@]}" apt-get update -qq
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${browser_packages[@]}" >/dev/null
+fi
 
 if [[ -z "${VIRTUAL_ENV:-}" ]]; then
     [[ -x .venv/bin/python ]] || python3 -m venv .venv

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from kudos_service.api.deps import AppState
 from kudos_service.api.errors import install_error_handlers
 from kudos_service.api.routes import awards, health, kinds, recipients, tokens, wallets
+from kudos_service.api.routes import pages as html_pages
 from kudos_service.chain import ChainHolder
 from kudos_service.core.config import Settings
 from kudos_service.core.db import Database
@@ -60,4 +61,5 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
     install_error_handlers(app)
     for module in (awards, kinds, recipients, wallets, tokens, health):
         app.include_router(module.router)
+    app.include_router(html_pages.router)  # the wallet pages for people, in HTML
     return app
