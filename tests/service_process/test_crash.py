@@ -120,7 +120,7 @@ def test_a_killed_server_delivers_every_accepted_award_exactly_once(servers: New
             if idempotency_key in accepted_before:
                 assert answer.headers.get("Idempotent-Replayed") == "true"
         assert {k: ids[k] for k in accepted_before} == accepted_before  # a 202 before the crash is the same award
-        confirmed = wait_confirmed(http, key, ids.values(), timeout=40)
+        confirmed = wait_confirmed(http, key, ids.values(), timeout=90)
     assert server.stop() in (0, -15)
 
     token_ids = [a["token_id"] for a in confirmed.values()]
