@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from kudos_service.api.deps import AppState
 from kudos_service.api.errors import install_error_handlers
-from kudos_service.api.routes import awards, health, kinds, recipients, tokens, wallets
+from kudos_service.api.routes import awards, health, kinds, recipients, slack, tokens, wallets
 from kudos_service.api.routes import pages as html_pages
 from kudos_service.chain import ChainHolder
 from kudos_service.core.config import Settings
@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
     )
     app.state.kudos = app_state
     install_error_handlers(app)
-    for module in (awards, kinds, recipients, wallets, tokens, health):
+    for module in (awards, kinds, recipients, wallets, tokens, slack, health):
         app.include_router(module.router)
     app.include_router(html_pages.router)  # the wallet pages for people, in HTML
     return app

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from eth_utils.address import to_checksum_address
@@ -201,6 +201,10 @@ class RecipientCreate(BaseModel):
     show_name: bool = Field(default=False, description="May the public wallet page show the display name?")
 
 
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)  # SQLite returns datetimes without their zone
+
+
 class RecipientOut(BaseModel):
     """A person in the directory (``admin`` scope only: personal data)."""
 
@@ -212,4 +216,4 @@ class RecipientOut(BaseModel):
     wallet_address: str | None
     slack_user_id: str | None
     show_name: bool
-    created_at: datetime
+    created_at: Annotated[datetime, AfterValidator(_utc)]

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     signer_password_file: Path | None = None
     max_fee_per_gas: int | None = None
 
+    slack_signing_secret: SecretStr | None = None  # the Slack app's Signing Secret; None: no /integrations/slack
+
     batch_max_size: Annotated[int, Field(ge=1, le=200)] = 100
     batch_max_wait_ms: Annotated[int, Field(ge=0, le=60_000)] = 200
     worker_poll_ms: Annotated[int, Field(ge=5, le=10_000)] = 50

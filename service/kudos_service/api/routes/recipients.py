@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from kudos_service.api.deps import SessionDep, require_json, require_scope
 from kudos_service.api.errors import ApiError
@@ -42,8 +43,13 @@ def create_recipient(body: RecipientCreate, session: SessionDep, _: AdminKey) ->
             [{"field": name, "message": "taken"} for name in taken],
         )
     person = Recipient(**body.model_dump())
-    session.add(person)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(person)
+    except IntegrityError:  # a concurrent request added someone with one of these first
+        raise ApiError(
+            409, "recipient_exists", "someone in the directory has this handle, external_id or slack_user_id already"
+        ) from None
     return person
 
 
