@@ -5,11 +5,16 @@
 opened, the contract deployed, the delivery worker started). Its keys are made with ``kudos keys create``, the
 CLI's own code path, one per scope. Tests that need an app of their own (no worker, say) use
 :func:`start_service`.
+
+``live_service`` is the same app served over real HTTP by uvicorn in a thread, on a free loopback port, for
+clients that need a URL (the ``kudos`` commands that talk to the API); see :func:`start_live_service`.
 """
 
 from __future__ import annotations
 
 import os
+import socket
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -19,6 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from eth_utils.address import to_checksum_address
 from fastapi.testclient import TestClient
 from kudos_service.api.deps import AppState
@@ -182,4 +188,57 @@ def start_service(data_dir: Path, **settings: Any) -> Iterator[Service]:
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """One running service per test module, with its delivery worker."""
     with start_service(tmp_path_factory.mktemp("kudos-service")) as running:
+        yield running
+
+
+@dataclass
+class LiveService:
+    """A running app served over HTTP at ``url``, its state, its data directory and one API key per scope."""
+
+    url: str
+    state: AppState
+    data_dir: Path
+    keys: dict[str, str]
+
+    def award_count(self) -> int:
+        """How many awards the database holds."""
+        with self.state.db.session() as session:
+            return int(session.scalar(select(func.count()).select_from(Award)) or 0)
+
+
+@contextmanager
+def start_live_service(data_dir: Path, **settings: Any) -> Iterator[LiveService]:
+    """Keys for each scope, then the app on ``data_dir`` served by uvicorn in a thread on a free loopback port
+    (bound before the server starts, so no other process can take it); stopped and released at the end."""
+    keys = {scope: create_key(data_dir, scope) for scope in SCOPES}
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = int(sock.getsockname()[1])
+    values: dict[str, Any] = {"batch_max_wait_ms": 0, "worker_poll_ms": 10, "port": port} | settings
+    app = create_app(Settings(data_dir=data_dir, rpc_url=None, database_url=None, **values))
+    state: AppState = app.state.kudos
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="live-service", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not server.started:
+            assert thread.is_alive(), "the live service stopped while starting"
+            assert time.monotonic() < deadline, "the live service did not start within 60 s"
+            time.sleep(0.02)
+        yield LiveService(url=f"http://127.0.0.1:{port}", state=state, data_dir=data_dir, keys=keys)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+        ctx = state.chain.peek()
+        if ctx is not None:
+            ctx.chain.close()
+        state.db.dispose()
+
+
+@pytest.fixture(scope="module")
+def live_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
+    """One service per test module served over HTTP on a loopback port, with its delivery worker."""
+    with start_live_service(tmp_path_factory.mktemp("kudos-live-service")) as running:
         yield running

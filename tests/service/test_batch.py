@@ -46,6 +46,12 @@ def test_a_replayed_batch_returns_the_same_awards(service: Service):
     assert service.award_count() == before
 
 
+def test_a_batch_says_how_many_of_its_awards_existed_already(service: Service):
+    items = [item(), item()]
+    assert service.post_batch(items).headers["Idempotent-Replayed-Count"] == "0"
+    assert service.post_batch([items[1], item(), items[0]]).headers["Idempotent-Replayed-Count"] == "2"
+
+
 def test_a_batch_can_mix_new_awards_and_replays_of_single_awards(service: Service):
     body = award_body()
     single = service.post_award(body, key="single-then-batch").json()

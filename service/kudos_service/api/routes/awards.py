@@ -168,12 +168,16 @@ async def create_award(
 
 
 @router.post("/batch", status_code=202, response_model=list[AwardOut], dependencies=_POST_DEPENDENCIES)
-async def create_awards(body: AwardBatchRequest, state: StateDep, api_key: AwardKey) -> list[AwardOut]:
-    """Accept up to 1,000 awards, each with its own ``idempotency_key``; any bad item refuses the whole batch."""
+async def create_awards(
+    body: AwardBatchRequest, state: StateDep, api_key: AwardKey, response: Response
+) -> list[AwardOut]:
+    """Accept up to 1,000 awards, each with its own ``idempotency_key``; any bad item refuses the whole batch.
+    The ``Idempotent-Replayed-Count`` header says how many of them existed already (idempotent replays)."""
     items = [
         (item.idempotency_key, AwardCreate(**item.model_dump(exclude={"idempotency_key"}))) for item in body.awards
     ]
     accepted = await run_in_threadpool(_accept, state, api_key, items)
+    response.headers["Idempotent-Replayed-Count"] = str(sum(not created for _, created in accepted))
     state.worker.wake()
     return await run_in_threadpool(_outs, state, [award_id for award_id, _ in accepted])
 
