@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import logging
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -73,21 +74,64 @@ class Chain:
         self.name = name
         self.dev_accounts: list[Signer] = list(dev_accounts)
         self._chain_id: int | None = None
+        self._close: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
         return f"Chain({self.name!r})"
 
     @classmethod
-    def embedded(cls, *, accounts: int = 10) -> Chain:
-        """An in-process py-evm chain, each block mined as a transaction arrives, with funded dev accounts."""
+    def embedded(cls, *, accounts: int = 10, path: str | os.PathLike[str] | None = None) -> Chain:
+        """An in-process py-evm chain, each block mined as a transaction arrives, with funded dev accounts.
+
+        The dev accounts are eth-tester's deterministic keys, the same on every chain and in every process.
+
+        :param accounts: how many dev accounts the genesis funds.
+        :param path: None (the default) keeps the chain in memory, gone with the process. A file path keeps it
+            on disk: the file is created on first use and reopened after, at the same blocks (same hashes),
+            contracts, balances and nonces, even after the process was killed. Call :meth:`close` (or use the
+            chain in a ``with`` block) to release the file within the process: dropping the chain does not.
+
+        On disk, py-evm's key-value database is a SQLite table (see :mod:`kudos_chain.embedded`): each block
+        is committed in one SQLite transaction, in WAL mode with ``synchronous=NORMAL``, so a killed process
+        (SIGKILL included) reopens at its last mined block, never at half a block; only a power loss or an
+        operating system crash may lose the last blocks (still never half of one). One :class:`Chain` at a time
+        owns the file, through an exclusive ``flock`` on ``<path>.lock``. As such a chain grows across restarts,
+        it finds transactions through py-evm's hash index and logs through the header blooms, where eth-tester
+        reads every block.
+
+        :raises ConfigurationError: when another process (or another open :class:`Chain`) holds the file, when
+            the file is not a kudos-chain database, or when it was created with another number of accounts.
+        """
         from eth_tester import EthereumTester, PyEVMBackend  # noqa: PLC0415 - heavy, only when embedded
 
-        backend = PyEVMBackend(genesis_parameters=None, genesis_state=None, vm_configuration=None)
-        if accounts != len(backend.account_keys):
-            backend.reset_to_genesis(num_accounts=accounts)
-        tester = EthereumTester(backend=backend)
-        signers = [Signer.from_key(key.to_bytes()) for key in backend.account_keys]
-        return cls(Web3(EthereumTesterProvider(tester)), name="embedded", dev_accounts=signers)
+        close: Callable[[], None] | None = None
+        if path is None:
+            backend = PyEVMBackend(genesis_parameters=None, genesis_state=None, vm_configuration=None)
+            if accounts != len(backend.account_keys):
+                backend.reset_to_genesis(num_accounts=accounts)
+            tester = EthereumTester(backend=backend)
+        else:
+            from kudos_chain.embedded import open_tester  # noqa: PLC0415 - heavy, only when on disk
+
+            tester, db = open_tester(path, accounts=accounts)
+            close = db.close
+        signers = [Signer.from_key(key.to_bytes()) for key in tester.backend.account_keys]
+        chain = cls(Web3(EthereumTesterProvider(tester)), name="embedded", dev_accounts=signers)
+        chain._close = close
+        return chain
+
+    def close(self) -> None:
+        """Release what the chain holds: the file of an embedded chain on disk, and its lock. Idempotent; does
+        nothing for other chains."""
+        close, self._close = self._close, None
+        if close is not None:
+            close()
+
+    def __enter__(self) -> Chain:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     @classmethod
     def connect(

@@ -33,7 +33,7 @@ def test_every_exported_name_exists_and_is_documented():
         if callable(member):
             assert member.__doc__, f"{name} has no docstring"
     public = {n for n in dir(kudos_chain) if not n.startswith("_")}
-    modules = {"chain", "client", "exceptions", "keys", "metadata", "transactions", "types", "indexer"}
+    modules = {"chain", "client", "embedded", "exceptions", "keys", "metadata", "transactions", "types", "indexer"}
     assert public - modules == set(kudos_chain.__all__)
 
 
