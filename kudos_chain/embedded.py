@@ -43,6 +43,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -310,7 +311,32 @@ def _release(conn: sqlite3.Connection, lock_fd: int) -> None:
         os.close(lock_fd)
 
 
-class _PersistentBackend(PyEVMBackend):  # type: ignore[misc]  # eth-tester has no type information
+class WallClockBackend(PyEVMBackend):  # type: ignore[misc]  # eth-tester has no type information
+    """eth-tester's py-evm backend whose blocks carry the time their transaction arrived.
+
+    py-evm dates the next block when the previous one is mined, so a transaction sent an hour later would be
+    mined in a block an hour old, and a kudos's ``issuedAt`` would be earlier than its award. Before a
+    transaction is applied to an empty pending block, that block is dated now (never before its parent).
+    """
+
+    def _date_pending_block(self) -> None:
+        header = self.chain.header
+        if header.gas_used == 0:
+            parent = self.chain.get_canonical_head()
+            timestamp = max(int(time.time()), parent.timestamp + 1)
+            if timestamp != header.timestamp:
+                self.chain.header = header.copy(timestamp=timestamp)
+
+    def send_raw_transaction(self, raw_transaction: bytes) -> Any:
+        self._date_pending_block()
+        return super().send_raw_transaction(raw_transaction)
+
+    def send_signed_transaction(self, signed_transaction: Any, block_number: Any = "latest") -> Any:
+        self._date_pending_block()
+        return super().send_signed_transaction(signed_transaction, block_number)
+
+
+class _PersistentBackend(WallClockBackend):
     """eth-tester's py-evm backend with its chain in a :class:`SQLiteAtomicDB`.
 
     ``PyEVMBackend.__init__`` builds its chain through :meth:`reset_to_genesis`, which is overridden here to open

@@ -366,3 +366,16 @@ def test_a_process_killed_while_awarding_restarts_with_every_confirmed_kudos(tmp
         assert result.block_number == head + 1
         assert chain.w3.eth.get_block(head + 1)["timestamp"] > head_time
         assert chain.w3.eth.get_transaction_count(issuer.address) == 2 + total
+
+
+@pytest.mark.parametrize("on_disk", [False, True], ids=["in-memory", "on-disk"])
+def test_a_kudos_is_dated_when_it_is_awarded_not_when_the_previous_block_was(tmp_path: Path, on_disk: bool):
+    chain = Chain.embedded(path=tmp_path / "chain.db" if on_disk else None)
+    try:
+        client = KudosClient.deploy(chain, chain.dev_accounts[0])
+        time.sleep(3)  # py-evm dated the next block when the deployment was mined
+        before = int(time.time())
+        award = client.award(chain.dev_accounts[1].address, 1, content_hash=bytes(32), request_id="late")
+        assert client.kudos(award.token_id).issued_at.timestamp() >= before
+    finally:
+        chain.close()
