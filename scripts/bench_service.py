@@ -10,7 +10,9 @@ on that chain (``KUDOS_RPC_URL`` ...) as a child process on a loopback port with
       ``scripts/bench_library.py``, before the service has anything to do;
   (b) the load: ``--clients`` concurrent HTTP clients (asyncio, aiohttp, one connection each) post ``--awards``
       single awards (``POST /v1/awards``, each with its own Idempotency-Key), each client posting its next award
-      as soon as its last one is accepted; the script waits until the service has confirmed every one.
+      as soon as its last one is accepted; the script waits until the service has confirmed every one;
+  (c) for comparison, the same number of awards posted ``--batch-size`` a request to ``/v1/awards/batch`` by four
+      clients: what the delivery worker confirms when accepting is not the limit.
 
 It reports the confirmed kudos per second through the API (awards / time from the first POST to the last
 confirmation), the 50th, 95th and 99th percentiles of the time to accept an award (POST to 202, as the client
@@ -89,6 +91,15 @@ class Delivery:
 
     created_at: list[float]
     confirmed_at: list[float]
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """The CPU time (user and system) process ``pid`` has used, from ``/proc`` (None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -181,6 +192,35 @@ async def post_awards(url: str, key: str, bodies: Sequence[dict[str, Any]], clie
     return Load(started_at, seconds, ids, accept, errors)
 
 
+async def post_batches(url: str, key: str, bodies: Sequence[dict[str, Any]], size: int, clients: int, tag: str) -> Load:
+    """``clients`` concurrent clients post ``bodies`` to ``/v1/awards/batch``, ``size`` awards a request; each
+    award's time to accept is its request's."""
+    ids: list[str] = [""] * len(bodies)
+    accept: list[float] = [0.0] * len(bodies)
+    chunks = iter([range(i, min(i + size, len(bodies))) for i in range(0, len(bodies), size)])
+    auth = {"Authorization": f"Bearer {key}"}
+    async with aiohttp.ClientSession(url, headers=auth, timeout=aiohttp.ClientTimeout(total=300)) as http:
+
+        async def client() -> None:
+            for chunk in chunks:
+                items = [bodies[i] | {"idempotency_key": f"{tag}-{i}"} for i in chunk]
+                start = time.perf_counter()
+                async with http.post("/v1/awards/batch", json={"awards": items}) as answer:
+                    status, text = answer.status, await answer.text()
+                seconds = time.perf_counter() - start
+                if status != 202:
+                    raise RuntimeError(f"a batch was refused: {status} {text[:500]}")
+                for i, award in zip(chunk, json.loads(text), strict=True):
+                    ids[i] = award["id"]
+                    accept[i] = seconds
+
+        started_at = time.time()
+        start = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(clients)))
+        seconds = time.perf_counter() - start
+    return Load(started_at, seconds, ids, accept, [])
+
+
 def wait_confirmed(url: str, expected: int, timeout: float) -> None:
     """Poll /metrics until the service has confirmed ``expected`` awards in all."""
     deadline = time.monotonic() + timeout
@@ -229,10 +269,10 @@ def report_failure(server: KudosServer) -> Iterator[None]:
 
 
 def start_profiler(pid: int, path: Path) -> subprocess.Popen[bytes]:
-    """py-spy recording the service (every thread, idle ones too) until :func:`stop_profiler`."""
+    """py-spy recording what the service's threads do on the CPU until :func:`stop_profiler`."""
     output_format = "flamegraph" if path.suffix == ".svg" else "raw"
-    command = ["py-spy", "record", "--pid", str(pid), "--output", str(path), "--format", output_format, "--idle"]
-    profiler = subprocess.Popen([*command, "--threads", "--rate", "200"], stdout=subprocess.DEVNULL)
+    command = ["py-spy", "record", "--pid", str(pid), "--output", str(path), "--format", output_format]
+    profiler = subprocess.Popen([*command, "--threads", "--nonblocking", "--rate", "100"], stdout=subprocess.DEVNULL)
     time.sleep(1.0)  # py-spy attaches
     return profiler
 
@@ -249,11 +289,11 @@ def stop_profiler(profiler: subprocess.Popen[bytes]) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class Results:
-    naive: Measure
+class Phase:
+    """Awards posted, and when the service confirmed them."""
+
     load: Load
     delivery: Delivery
-    clients: int
 
     @property
     def awards(self) -> int:
@@ -269,46 +309,58 @@ class Results:
         return self.awards / self.confirmed_seconds
 
     @property
-    def ratio(self) -> float:
-        return self.confirmed_per_second / self.naive.per_second
-
-    @property
-    def p95_accept(self) -> float:
-        return percentile(self.load.accept_seconds, 95)
-
-    @property
-    def met(self) -> bool:
-        return self.ratio >= TARGET_RATIO and self.p95_accept <= TARGET_P95_ACCEPT
+    def to_confirm(self) -> list[float]:
+        return [c - a for a, c in zip(self.delivery.created_at, self.delivery.confirmed_at, strict=True)]
 
 
-def table(r: Results) -> list[str]:
-    accept = r.load.accept_seconds
-    to_confirm = [c - a for a, c in zip(r.delivery.created_at, r.delivery.confirmed_at, strict=True)]
+def verdict(ok: bool) -> str:
+    return "yes" if ok else "**missed**"
+
+
+def table(
+    naive: Measure, single: Phase, clients: int, batch: Phase | None, batch_size: int, cpu: float | None
+) -> tuple[list[str], bool]:
+    """The Markdown table, and whether both targets are met; ``cpu``: the service's CPU seconds while (b) posted."""
+    accept = single.load.accept_seconds
     ms = 1000.0
-
-    def verdict(ok: bool) -> str:
-        return "yes" if ok else "**missed**"
-
-    ratio_ok = r.ratio >= TARGET_RATIO
-    p95_ok = r.p95_accept <= TARGET_P95_ACCEPT
-    return [
+    ratio = single.confirmed_per_second / naive.per_second
+    p95 = percentile(accept, 95)
+    ratio_ok, p95_ok = ratio >= TARGET_RATIO, p95 <= TARGET_P95_ACCEPT
+    lines = [
         "| measure | value | target | met |",
         "|---|---:|---|---|",
-        f"| (a) naive loop (web3.py: build, sign, send, wait; next), {r.naive.count} kudos | "
-        f"{r.naive.per_second:,.0f} kudos/s | | |",
-        f"| (b) confirmed kudos/s through the API ({r.awards:,} awards, {r.clients} clients, "
-        f"{r.confirmed_seconds:.2f} s) | {r.confirmed_per_second:,.0f} kudos/s = {r.ratio:,.1f} x (a) | "
-        f"≥ {TARGET_RATIO:g} x (a) | {verdict(ratio_ok)} |",
-        f"| awards accepted per second (202s / time to post them all, {r.load.seconds:.2f} s) | "
-        f"{r.awards / r.load.seconds:,.0f} /s | | |",
-        f"| POSTs sent again after a connection error (same Idempotency-Key) | {len(r.load.transport_errors)} | | |",
-        f"| time to accept an award (POST to 202), p50 | {percentile(accept, 50) * ms:,.1f} ms | | |",
-        f"| time to accept an award, p95 | {r.p95_accept * ms:,.1f} ms | ≤ {TARGET_P95_ACCEPT * ms:g} ms | "
+        f"| (a) naive loop (web3.py: build, sign, send, wait; next), {naive.count} kudos | "
+        f"{naive.per_second:,.0f} kudos/s | | |",
+        f"| (b) confirmed kudos/s through the API: {single.awards:,} single awards (`POST /v1/awards`) from "
+        f"{clients} concurrent clients, first POST to last confirmation {single.confirmed_seconds:.2f} s | "
+        f"{single.confirmed_per_second:,.0f} kudos/s = {ratio:,.1f} x (a) | ≥ {TARGET_RATIO:g} x (a) | "
+        f"{verdict(ratio_ok)} |",
+        f"| (b) awards accepted per second (202s / {single.load.seconds:.2f} s to post them all) | "
+        f"{single.awards / single.load.seconds:,.0f} /s | | |",
+        f"| (b) time to accept an award (POST to 202), p50 | {percentile(accept, 50) * ms:,.1f} ms | | |",
+        f"| (b) time to accept an award, p95 | {p95 * ms:,.1f} ms | ≤ {TARGET_P95_ACCEPT * ms:g} ms | "
         f"{verdict(p95_ok)} |",
-        f"| time to accept an award, p99 | {percentile(accept, 99) * ms:,.1f} ms | | |",
-        f"| time from accepted to confirmed, p50 | {percentile(to_confirm, 50) * ms:,.0f} ms | | |",
-        f"| time from accepted to confirmed, p95 | {percentile(to_confirm, 95) * ms:,.0f} ms | | |",
+        f"| (b) time to accept an award, p99 | {percentile(accept, 99) * ms:,.1f} ms | | |",
+        f"| (b) time from accepted to confirmed, p50 | {percentile(single.to_confirm, 50) * ms:,.0f} ms | | |",
+        f"| (b) time from accepted to confirmed, p95 | {percentile(single.to_confirm, 95) * ms:,.0f} ms | | |",
+        f"| (b) POSTs sent again after a connection error (same Idempotency-Key) | "
+        f"{len(single.load.transport_errors)} | | |",
     ]
+    if cpu is not None:
+        lines.append(
+            f"| (b) the service's CPU time per accepted award (all its threads, the delivery worker's too), and its "
+            f"CPU use while the clients posted | {cpu / single.awards * ms:.1f} ms, {cpu / single.load.seconds:.0%} "
+            "of one CPU | | |"
+        )
+    if batch is not None:
+        lines += [
+            f"| (c) for comparison, confirmed kudos/s when the same number of awards come {batch_size:,} a request "
+            f"(`POST /v1/awards/batch`), first POST to last confirmation {batch.confirmed_seconds:.2f} s | "
+            f"{batch.confirmed_per_second:,.0f} kudos/s = {batch.confirmed_per_second / naive.per_second:,.1f} x (a)"
+            " | | |",
+            f"| (c) time from accepted to confirmed, p95 | {percentile(batch.to_confirm, 95) * ms:,.0f} ms | | |",
+        ]
+    return lines, ratio_ok and p95_ok
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -333,6 +385,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="PATH",
         help="record the service with py-spy during the load into PATH (.svg: a flame graph; .txt: collapsed stacks)",
     )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=500,
+        help="awards a request in the comparison (c) through /v1/awards/batch; 0 skips it (default 500)",
+    )
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for every confirmation")
     parser.add_argument("--check", action="store_true", help="exit with status 1 when a target is missed")
     return parser.parse_args(argv)
@@ -354,36 +412,50 @@ def main(argv: Sequence[str] | None = None) -> int:
         naive = naive_loop(node, client, naive_key, awards_to(to, args.naive_n, "naive"))
 
         server.env = env | settings
+        load_before = os.getloadavg()
         with server, report_failure(server):
             key = server.create_key("award")
             warm = asyncio.run(post_awards(server.url, key, [award_body(i, to) for i in range(20)], 10, "warm-up"))
-            wait_confirmed(server.url, len(warm.award_ids), args.timeout)
+            done = len(warm.award_ids)
+            wait_confirmed(server.url, done, args.timeout)
             bodies = [award_body(i, to) for i in range(args.awards)]
             profiler = start_profiler(server.pid, args.profile) if args.profile else None
-            load = asyncio.run(post_awards(server.url, key, bodies, args.clients, "load"))
+            cpu_before = cpu_seconds(server.pid)
+            load = asyncio.run(post_awards(server.url, key, bodies, args.clients, "single"))
+            cpu_after = cpu_seconds(server.pid)
             if profiler is not None:
                 stop_profiler(profiler)
-            wait_confirmed(server.url, len(warm.award_ids) + args.awards, args.timeout)
-            delivery = asyncio.run(fetch_delivery(server.url, key, load.award_ids))
+            done += args.awards
+            wait_confirmed(server.url, done, args.timeout)
+            single = Phase(load, asyncio.run(fetch_delivery(server.url, key, load.award_ids)))
+            cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+            batch = None
+            if args.batch_size > 0:
+                load = asyncio.run(post_batches(server.url, key, bodies, args.batch_size, 4, "batch"))
+                done += args.awards
+                wait_confirmed(server.url, done, args.timeout)
+                batch = Phase(load, asyncio.run(fetch_delivery(server.url, key, load.award_ids)))
             server.stop()
+        load_after = os.getloadavg()
 
-    results = Results(naive, load, delivery, args.clients)
+    lines, met = table(naive, single, args.clients, batch, args.batch_size, cpu)
     shown = ", ".join(f"{k}={v}" for k, v in sorted(settings.items())) or "defaults"
     print(f"## kudos-chain service benchmark: one anvil node, {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
     print()
     print(
         f"{anvil_version()}, block gas limit {args.block_gas_limit:,}; `kudos serve` (uvicorn {uvicorn.__version__}, "
         f"one process; settings: {shown}); Python {platform.python_version()}; {platform.machine()}, "
-        f"{os.cpu_count()} CPUs shared by anvil, the service and the clients"
+        f"{os.cpu_count()} CPUs shared by anvil, the service and the clients (load average "
+        f"{load_before[0]:.1f} before the service started, {load_after[0]:.1f} after)"
     )
     print()
-    print("\n".join(table(results)))
+    print("\n".join(lines))
     print()
-    if load.transport_errors:
-        print(f"Connection errors: {', '.join(sorted(set(load.transport_errors)))}.")
+    if single.load.transport_errors:
+        print(f"Connection errors: {', '.join(sorted(set(single.load.transport_errors)))}.")
         print()
-    print("Targets " + ("met." if results.met else "**missed**."))
-    return 1 if args.check and not results.met else 0
+    print("Targets " + ("met." if met else "**missed**."))
+    return 1 if args.check and not met else 0
 
 
 if __name__ == "__main__":
