@@ -160,6 +160,7 @@ def _new_award(
         issued_at=accepted_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         image=f"{settings.base_url}/v1/awards/{award_id}/image.svg",
         recipient_name=body.recipient_name,
+        external_url=f"{settings.base_url}/wallet/{recipient}",
     )
     return Award(
         id=award_id,
