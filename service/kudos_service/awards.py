@@ -1,9 +1,18 @@
-"""Accepting awards: validation against the kinds, idempotency, the metadata and its content hash."""
+"""Accepting awards: validation against the kinds, idempotency, the metadata and its content hash.
+
+:class:`AcceptQueue` commits the awards of many concurrent requests in one transaction (group commit), and
+:class:`Catalog` keeps what every award needs and hardly changes (the kinds, the deployment) in memory.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
+import logging
+import queue
+import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,10 +26,13 @@ from kudos_chain import KudosMetadata, canonical_json, content_hash
 from kudos_chain.client import request_id_bytes
 from kudos_service.api.errors import ApiError
 from kudos_service.core.config import Settings
+from kudos_service.core.db import Database
 from kudos_service.models import ApiKey, Award, AwardStatus, Deployment, Kind, Recipient, as_utc, utcnow
 from kudos_service.schemas import AwardCreate, AwardOut
 
-__all__ = ["Accepted", "accept_awards", "award_out", "resolve_kinds"]
+__all__ = ["AcceptQueue", "Accepted", "Catalog", "accept_awards", "award_out", "resolve_kinds"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -31,10 +43,52 @@ class Accepted:
     created: bool
 
 
-def resolve_kinds(session: Session, refs: Sequence[int | str]) -> tuple[dict[int | str, Kind], list[int]]:
+class Catalog:
+    """The kinds and the deployment, read from the database once and kept (detached) in memory.
+
+    Kinds are only ever added, never changed: ``POST /v1/kinds`` calls :meth:`forget_kinds`, and a reference the
+    cached kinds do not know reads the table again before it is refused (a kind added by another process). The
+    deployment row is written once, when the contract is deployed or attached, and kept once it exists.
+    Thread-safe; the returned rows are shared: read them, never change them.
+    """
+
+    def __init__(self) -> None:
+        self._kinds: dict[int | str, Kind] | None = None
+        self._deployment: tuple[int, str] | None = None
+        self._lock = threading.Lock()
+
+    def kinds(self, session: Session, refs: Sequence[int | str] = ()) -> dict[int | str, Kind]:
+        """Every kind by id and by slug, read again when one of ``refs`` is missing."""
+        kinds = self._kinds
+        if kinds is None or any(ref not in kinds for ref in refs):
+            rows = list(session.scalars(select(Kind)))
+            for row in rows:
+                session.expunge(row)
+            kinds = {k.id: k for k in rows} | {k.slug: k for k in rows}
+            with self._lock:
+                self._kinds = kinds
+        return kinds
+
+    def forget_kinds(self) -> None:
+        """The kinds changed: read them again next time."""
+        with self._lock:
+            self._kinds = None
+
+    def deployment(self, session: Session) -> tuple[int, str] | None:
+        """``(chain id, contract address)`` of the deployment, or None before the contract is deployed."""
+        if self._deployment is None:
+            row = session.scalars(select(Deployment)).first()
+            if row is not None:
+                with self._lock:
+                    self._deployment = (row.chain_id, row.contract_address)
+        return self._deployment
+
+
+def resolve_kinds(
+    session: Session, refs: Sequence[int | str], catalog: Catalog | None = None
+) -> tuple[dict[int | str, Kind], list[int]]:
     """Map kind ids and slugs to kinds; return the indexes of the references that match none."""
-    kinds = list(session.scalars(select(Kind)))
-    by_ref: dict[int | str, Kind] = {k.id: k for k in kinds} | {k.slug: k for k in kinds}
+    by_ref = (catalog or Catalog()).kinds(session, refs)
     unknown = [i for i, ref in enumerate(refs) if ref not in by_ref]
     return by_ref, unknown
 
@@ -46,6 +100,8 @@ def resolve_recipients(session: Session, bodies: Sequence[AwardCreate]) -> list[
         for a person without a wallet address yet; every bad item is named.
     """
     handles = {b.recipient[1:] for b in bodies if b.recipient.startswith("@")}
+    if not handles:
+        return [b.recipient for b in bodies]
     people = {r.handle: r for r in session.scalars(select(Recipient).where(Recipient.handle.in_(handles)))}
     addresses: list[str] = []
     problems: list[tuple[int, str, str]] = []
@@ -83,15 +139,16 @@ def accept_awards(
     settings: Settings,
     api_key: ApiKey,
     items: Sequence[tuple[str, AwardCreate]],
+    catalog: Catalog | None = None,
 ) -> list[Accepted]:
-    """Commit each ``(idempotency key, award)`` once, all or none.
+    """Add each ``(idempotency key, award)`` once, all or none, to ``session`` (flushed; committed by the caller).
 
     A key already used with the same body returns the award it created; with another body the whole request is
     refused (409 ``idempotency_key_reused``), naming the items.
 
     :raises ApiError: 422 ``unknown_kind`` for a kind that does not exist, 409 for a reused key.
     """
-    kinds, unknown = resolve_kinds(session, [body.kind for _, body in items])
+    kinds, unknown = resolve_kinds(session, [body.kind for _, body in items], catalog)
     if unknown:
         details = [{"index": i, "field": "kind", "message": f"unknown kind {items[i][1].kind!r}"} for i in unknown]
         if len(items) == 1:
@@ -181,10 +238,11 @@ def _new_award(
     )
 
 
-def award_out(session: Session, award: Award, *, base_url: str) -> AwardOut:
+def award_out(session: Session, award: Award, *, base_url: str, catalog: Catalog | None = None) -> AwardOut:
     """The API's view of an award."""
-    deployment = session.scalars(select(Deployment)).first()
-    kind = session.get_one(Kind, award.kind_id)
+    catalog = catalog or Catalog()
+    deployment = catalog.deployment(session)
+    kind = catalog.kinds(session, [award.kind_id])[award.kind_id]
     tx_hash = award.tx.tx_hash if award.tx_id is not None and award.tx is not None else None
     token_uri = None if award.token_id is None else f"{base_url}/v1/tokens/{award.token_id}"
     return AwardOut(
@@ -199,9 +257,126 @@ def award_out(session: Session, award: Award, *, base_url: str) -> AwardOut:
         token_id=award.token_id,
         token_uri=token_uri,
         block_number=award.block_number,
-        chain_id=deployment.chain_id if deployment else None,
-        contract_address=deployment.contract_address if deployment else None,
+        chain_id=deployment[0] if deployment else None,
+        contract_address=deployment[1] if deployment else None,
         created_at=as_utc(award.created_at),
         submitted_at=None if award.submitted_at is None else as_utc(award.submitted_at),
         confirmed_at=None if award.confirmed_at is None else as_utc(award.confirmed_at),
     )
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One request's awards, waiting in the :class:`AcceptQueue`, and where its answer goes."""
+
+    api_key: ApiKey
+    items: Sequence[tuple[str, AwardCreate]]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[list[tuple[AwardOut, bool]]]
+
+
+class AcceptQueue:
+    """Group commit: the awards of concurrent requests are accepted by one thread, many requests a transaction.
+
+    Each request's awards go through :func:`accept_awards` in the order the requests arrived, in one session,
+    so idempotency holds inside a group as across groups (the second request with a key finds the first's award,
+    flushed in the same transaction). A refused request (unknown kind, reused key) adds nothing and is answered
+    with its error; the others are committed together, and every request is answered only after the commit. If
+    the commit fails, each request of the group is tried again in a transaction of its own.
+    """
+
+    #: The most requests one transaction accepts.
+    MAX_GROUP = 256
+
+    def __init__(self, db: Database, settings: Settings, catalog: Catalog) -> None:
+        self.db = db
+        self.settings = settings
+        self.catalog = catalog
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    async def accept(self, api_key: ApiKey, items: Sequence[tuple[str, AwardCreate]]) -> list[tuple[AwardOut, bool]]:
+        """Commit ``items`` (see :func:`accept_awards`); each award's view and whether it was created now."""
+        self._start()
+        loop = asyncio.get_running_loop()
+        job = _Job(api_key, items, loop, loop.create_future())
+        self._jobs.put(job)
+        return await job.future
+
+    def _start(self) -> None:
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="kudos-accept", daemon=True)
+                    self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Answer the requests already queued, then end the thread."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._jobs.put(None)
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            group = [job]
+            while len(group) < self.MAX_GROUP:
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    self._jobs.put(None)  # stop after this group
+                    break
+                group.append(job)
+            try:
+                self._commit(group)
+            except Exception as exc:  # the group's transaction failed: try each request alone
+                if len(group) == 1:
+                    logger.exception("accepting awards failed")
+                    _answer(group[0], exc)
+                    continue
+                logger.warning("a group of %d requests failed (%s); accepting them one by one", len(group), exc)
+                for one in group:
+                    try:
+                        self._commit([one])
+                    except Exception as error:
+                        logger.exception("accepting awards failed")
+                        _answer(one, error)
+
+    def _commit(self, group: Sequence[_Job]) -> None:
+        answers: list[tuple[_Job, list[tuple[AwardOut, bool]] | BaseException]] = []
+        with self.db.session() as session:
+            for job in group:
+                try:
+                    accepted = accept_awards(
+                        session, settings=self.settings, api_key=job.api_key, items=job.items, catalog=self.catalog
+                    )
+                except ApiError as refusal:
+                    answers.append((job, refusal))
+                    continue
+                base_url = self.settings.base_url
+                outs = [
+                    (award_out(session, a.award, base_url=base_url, catalog=self.catalog), a.created) for a in accepted
+                ]
+                answers.append((job, outs))
+        for job, answer in answers:  # committed
+            _answer(job, answer)
+
+
+def _answer(job: _Job, answer: list[tuple[AwardOut, bool]] | BaseException) -> None:
+    def settle() -> None:
+        if job.future.done():  # the request was cancelled (its client went away)
+            return
+        if isinstance(answer, BaseException):
+            job.future.set_exception(answer)
+        else:
+            job.future.set_result(answer)
+
+    with contextlib.suppress(RuntimeError):  # the event loop is closed
+        job.loop.call_soon_threadsafe(settle)

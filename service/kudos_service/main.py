@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
         try:
             yield
         finally:
+            app_state.accepts.stop()
             app_state.worker.stop()
 
     app = FastAPI(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from typing import Any
 
 import httpx
@@ -119,12 +120,16 @@ def test_a_key_with_several_scopes_opens_each(service: Service):
     assert_error(call(service, "create kind", f"Bearer {key}"), 403, "forbidden")
 
 
-def test_a_revoked_key_is_401(service: Service):
+def test_a_revoked_key_is_401_once_its_cache_entry_expires(service: Service, monkeypatch: pytest.MonkeyPatch):
+    """Keys are cached for ``API_KEY_CACHE_SECONDS`` (5 s); here 0.2 s."""
+    monkeypatch.setattr(service.state.api_keys, "ttl", 0.2)
     key = create_key(service.data_dir, "award")
     assert call(service, "create award", f"Bearer {key}").status_code == 202
     with service.state.db.engine.begin() as conn:
         conn.execute(text("UPDATE api_keys SET revoked = 1 WHERE prefix = :p"), {"p": key.split("_")[1]})
+    time.sleep(0.3)
     assert_error(call(service, "create award", f"Bearer {key}"), 401, "unauthorized")
+
 
 
 def test_reads_of_wallets_tokens_images_and_kinds_are_public(service: Service):

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from kudos_service.api.deps import AppState, StateDep, require_json, require_scope
 from kudos_service.api.errors import ApiError
-from kudos_service.awards import accept_awards, award_out, resolve_kinds
+from kudos_service.awards import award_out, resolve_kinds
 from kudos_service.models import ApiKey, Award, AwardStatus
 from kudos_service.schemas import MAX_BATCH, AwardBatchRequest, AwardCreate, AwardOut
 from kudos_service.schemas import IdempotencyKey as IdempotencyKeyType
@@ -40,7 +40,7 @@ def _more_bad_items(state: AppState, exc: RequestValidationError) -> list[dict[s
         and (i,) not in named
     ]
     with state.db.session() as session:
-        _, unknown = resolve_kinds(session, [ref for _, ref in kinds])
+        _, unknown = resolve_kinds(session, [ref for _, ref in kinds], state.catalog)
     more = [
         {"type": "unknown_kind", "loc": ("body", "awards", kinds[j][0], "kind"), "msg": f"unknown kind {kinds[j][1]!r}"}
         for j in unknown
@@ -119,19 +119,14 @@ async def _wait_for(state: AppState, ids: list[str], wait: float) -> None:
         await asyncio.sleep(0.05)
 
 
-def _accept(state: AppState, api_key: ApiKey, items: list[tuple[str, AwardCreate]]) -> list[tuple[str, bool]]:
-    with state.db.session() as session:
-        accepted = accept_awards(session, settings=state.settings, api_key=api_key, items=items)
-        return [(a.award.id, a.created) for a in accepted]
-
-
 def _outs(state: AppState, ids: list[str], api_key: ApiKey | None = None) -> list[AwardOut]:
     with state.db.session() as session:
         if api_key is not None:
             for award_id in ids:
                 _load(session, award_id, api_key)
         awards = {a.id: a for a in session.scalars(select(Award).where(Award.id.in_(ids)))}
-        return [award_out(session, awards[i], base_url=state.settings.base_url) for i in ids]
+        base_url = state.settings.base_url
+        return [award_out(session, awards[i], base_url=base_url, catalog=state.catalog) for i in ids]
 
 
 def _load(session: Session, award_id: str, api_key: ApiKey) -> Award:
@@ -156,14 +151,14 @@ async def create_award(
 ) -> AwardOut:
     """Accept an award: committed to the database, then delivered on chain by the worker exactly once."""
     key = _check_idempotency_key(idempotency_key)
-    ((award_id, created),) = await run_in_threadpool(_accept, state, api_key, [(key, body)])
+    ((out, created),) = await state.accepts.accept(api_key, [(key, body)])
     if created:
         state.worker.wake()
     else:
         response.headers["Idempotent-Replayed"] = "true"
     if wait:
-        await _wait_for(state, [award_id], wait)
-    (out,) = await run_in_threadpool(_outs, state, [award_id])
+        await _wait_for(state, [out.id], wait)
+        (out,) = await run_in_threadpool(_outs, state, [out.id])
     return out
 
 
@@ -176,10 +171,10 @@ async def create_awards(
     items = [
         (item.idempotency_key, AwardCreate(**item.model_dump(exclude={"idempotency_key"}))) for item in body.awards
     ]
-    accepted = await run_in_threadpool(_accept, state, api_key, items)
+    accepted = await state.accepts.accept(api_key, items)
     response.headers["Idempotent-Replayed-Count"] = str(sum(not created for _, created in accepted))
     state.worker.wake()
-    return await run_in_threadpool(_outs, state, [award_id for award_id, _ in accepted])
+    return [out for out, _ in accepted]
 
 
 @router.get("/{award_id}", response_model=AwardOut)

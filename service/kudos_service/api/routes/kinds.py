@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from sqlalchemy import func, select
 
-from kudos_service.api.deps import SessionDep, require_json, require_scope
+from kudos_service.api.deps import SessionDep, StateDep, require_json, require_scope
 from kudos_service.api.errors import ApiError
 from kudos_service.models import ApiKey, Kind
 from kudos_service.schemas import KindCreate, KindOut
@@ -22,7 +22,9 @@ def list_kinds(session: SessionDep) -> list[Kind]:
 
 
 @router.post("", status_code=201, response_model=KindOut, dependencies=[Depends(require_json)])
-def create_kind(body: KindCreate, session: SessionDep, _: Annotated[ApiKey, Depends(require_scope("admin"))]) -> Kind:
+def create_kind(
+    body: KindCreate, session: SessionDep, state: StateDep, _: Annotated[ApiKey, Depends(require_scope("admin"))]
+) -> Kind:
     """Add a kudos type (``admin`` scope); its id is the next free one."""
     if session.scalars(select(Kind).where(Kind.slug == body.slug)).first() is not None:
         raise ApiError(409, "kind_exists", f"a kind with slug {body.slug!r} exists already")
@@ -30,4 +32,5 @@ def create_kind(body: KindCreate, session: SessionDep, _: Annotated[ApiKey, Depe
     kind = Kind(id=next_id, **body.model_dump())
     session.add(kind)
     session.flush()
+    state.catalog.forget_kinds()  # a kind the cache lacks is read again anyway; this keeps listings fresh
     return kind
