@@ -140,11 +140,15 @@ def accept_awards(
     api_key: ApiKey,
     items: Sequence[tuple[str, AwardCreate]],
     catalog: Catalog | None = None,
+    savepoint: bool = True,
 ) -> list[Accepted]:
     """Add each ``(idempotency key, award)`` once, all or none, to ``session`` (flushed; committed by the caller).
 
     A key already used with the same body returns the award it created; with another body the whole request is
-    refused (409 ``idempotency_key_reused``), naming the items.
+    refused (409 ``idempotency_key_reused``), naming the items. The awards are inserted in a savepoint, so that a
+    key another connection commits meanwhile is read and compared; with ``savepoint=False`` (the
+    :class:`AcceptQueue`'s groups) the unique constraint's ``IntegrityError`` is raised instead, and the session
+    must be rolled back.
 
     :raises ApiError: 422 ``unknown_kind`` for a kind that does not exist, 409 for a reused key.
     """
@@ -196,6 +200,10 @@ def accept_awards(
                 "an idempotency key was already used with a different body: use a new key for a new award",
                 conflicts,
             )
+        if not savepoint:
+            session.add_all(new)
+            session.flush()
+            return results
         try:
             with session.begin_nested():
                 session.add_all(new)
@@ -281,8 +289,12 @@ class AcceptQueue:
     Each request's awards go through :func:`accept_awards` in the order the requests arrived, in one session,
     so idempotency holds inside a group as across groups (the second request with a key finds the first's award,
     flushed in the same transaction). A refused request (unknown kind, reused key) adds nothing and is answered
-    with its error; the others are committed together, and every request is answered only after the commit. If
-    the commit fails, each request of the group is tried again in a transaction of its own.
+    with its error; the others are committed together, and every request is answered only after the commit.
+
+    A group inserts without savepoints: with SQLite's Python driver a savepoint outside an explicit transaction
+    *is* a transaction, and releasing it commits (one sync to disk per award instead of per group). If the group
+    fails (a key committed meanwhile by another connection, say), each of its requests is tried again alone, in a
+    transaction of its own with a savepoint, where a concurrent key is read and compared.
     """
 
     #: The most requests one transaction accepts.
@@ -335,27 +347,28 @@ class AcceptQueue:
                     break
                 group.append(job)
             try:
-                self._commit(group)
+                self._commit(group, savepoint=False)
             except Exception as exc:  # the group's transaction failed: try each request alone
-                if len(group) == 1:
-                    logger.exception("accepting awards failed")
-                    _answer(group[0], exc)
-                    continue
-                logger.warning("a group of %d requests failed (%s); accepting them one by one", len(group), exc)
+                logger.info("a group of %d requests failed (%s); accepting them one by one", len(group), exc)
                 for one in group:
                     try:
-                        self._commit([one])
+                        self._commit([one], savepoint=True)
                     except Exception as error:
                         logger.exception("accepting awards failed")
                         _answer(one, error)
 
-    def _commit(self, group: Sequence[_Job]) -> None:
+    def _commit(self, group: Sequence[_Job], *, savepoint: bool) -> None:
         answers: list[tuple[_Job, list[tuple[AwardOut, bool]] | BaseException]] = []
         with self.db.session() as session:
             for job in group:
                 try:
                     accepted = accept_awards(
-                        session, settings=self.settings, api_key=job.api_key, items=job.items, catalog=self.catalog
+                        session,
+                        settings=self.settings,
+                        api_key=job.api_key,
+                        items=job.items,
+                        catalog=self.catalog,
+                        savepoint=savepoint,
                     )
                 except ApiError as refusal:
                     answers.append((job, refusal))

@@ -45,6 +45,9 @@ logger = logging.getLogger(__name__)
 #: Errors of the chain that leave awards queued, to be tried again when the chain is back.
 _TRANSIENT = (KudosError, OSError, ConnectionError, TimeoutError)
 
+#: While awards keep coming, the wallet index is refreshed at most this often (and as soon as the queue drains).
+_INDEX_EVERY_S = 1.0
+
 
 class Worker:
     """A background thread that delivers queued awards; one per signer key."""
@@ -60,6 +63,7 @@ class Worker:
         self._recovered = False
         self._indexer: KudosIndexer | None = None
         self._last_index = 0.0
+        self._unindexed = False  # batches were delivered since the index was last refreshed
         self._index_lock = threading.Lock()
         self.blocked_reason: str | None = None
 
@@ -108,14 +112,16 @@ class Worker:
                 self._wake.clear()
 
     def run_once(self) -> bool:
-        """One step: recover if needed, deliver one batch, refresh the index. True when a batch was sent."""
+        """One step: recover if needed, deliver one batch, refresh the wallet index if due. True when a batch was
+        sent."""
         ctx = self.chain.get()
         if not self._recovered:
             self.recover(ctx)
             self._recovered = True
         worked = self.deliver_batch(ctx)
-        if worked or time.monotonic() - self._last_index > 1.0:
-            self.sync_index(ctx)
+        self._unindexed = self._unindexed or worked
+        if (self._unindexed and not worked) or time.monotonic() - self._last_index > _INDEX_EVERY_S:
+            self.sync_index(ctx)  # when the queue is drained, and at most every second while it is not
         self.blocked_reason = None if worked or self.blocked_reason is None else self.blocked_reason
         return worked
 
@@ -308,6 +314,7 @@ class Worker:
         """Bring the wallet index up to the newest block."""
         with self._index_lock:
             self.indexer(ctx).sync()
+            self._unindexed = False
             self._last_index = time.monotonic()
 
     def queue_depth(self) -> int:
