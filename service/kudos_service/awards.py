@@ -140,15 +140,18 @@ def accept_awards(
     api_key: ApiKey,
     items: Sequence[tuple[str, AwardCreate]],
     catalog: Catalog | None = None,
-    savepoint: bool = True,
+    pending: dict[tuple[int, str], Award] | None = None,
 ) -> list[Accepted]:
     """Add each ``(idempotency key, award)`` once, all or none, to ``session`` (flushed; committed by the caller).
 
     A key already used with the same body returns the award it created; with another body the whole request is
     refused (409 ``idempotency_key_reused``), naming the items. The awards are inserted in a savepoint, so that a
-    key another connection commits meanwhile is read and compared; with ``savepoint=False`` (the
-    :class:`AcceptQueue`'s groups) the unique constraint's ``IntegrityError`` is raised instead, and the session
-    must be rolled back.
+    key another connection commits meanwhile is read and compared.
+
+    With ``pending`` (the :class:`AcceptQueue`'s groups, under ``session.no_autoflush``) nothing is written: the
+    new awards are added to the session and to ``pending`` by ``(api key id, idempotency key)``, where the next
+    requests of the group find them; the caller flushes and commits, and a key another connection committed
+    meanwhile makes that flush raise ``IntegrityError``.
 
     :raises ApiError: 422 ``unknown_kind`` for a kind that does not exist, 409 for a reused key.
     """
@@ -179,6 +182,8 @@ def accept_awards(
         for index, (key, body) in enumerate(items):
             digest = _request_hash(body)
             found = existing.get(key)
+            if found is None and pending is not None:
+                found = pending.get((api_key.id, key))
             if found is not None:
                 if found.request_hash != digest:
                     conflicts.append(
@@ -200,9 +205,9 @@ def accept_awards(
                 "an idempotency key was already used with a different body: use a new key for a new award",
                 conflicts,
             )
-        if not savepoint:
+        if pending is not None:
             session.add_all(new)
-            session.flush()
+            pending.update({(api_key.id, award.idempotency_key): award for award in new})
             return results
         try:
             with session.begin_nested():
@@ -291,10 +296,12 @@ class AcceptQueue:
     flushed in the same transaction). A refused request (unknown kind, reused key) adds nothing and is answered
     with its error; the others are committed together, and every request is answered only after the commit.
 
-    A group inserts without savepoints: with SQLite's Python driver a savepoint outside an explicit transaction
-    *is* a transaction, and releasing it commits (one sync to disk per award instead of per group). If the group
-    fails (a key committed meanwhile by another connection, say), each of its requests is tried again alone, in a
-    transaction of its own with a savepoint, where a concurrent key is read and compared.
+    A group reads first and writes last: every request is checked and its awards built (reading the database
+    outside any transaction), and only then are all the group's awards inserted and committed, so the write lock
+    is held for the inserts and the commit alone, and the delivery worker's writes get their turns. No savepoints:
+    with SQLite's Python driver a savepoint outside an explicit transaction *is* a transaction, and releasing it
+    commits. If the group fails (a key committed meanwhile by another connection, say), each of its requests is
+    tried again alone, with :func:`accept_awards`'s savepoint, where a concurrent key is read and compared.
     """
 
     #: The most requests one transaction accepts.
@@ -347,19 +354,20 @@ class AcceptQueue:
                     break
                 group.append(job)
             try:
-                self._commit(group, savepoint=False)
+                self._commit(group, grouped=True)
             except Exception as exc:  # the group's transaction failed: try each request alone
                 logger.info("a group of %d requests failed (%s); accepting them one by one", len(group), exc)
                 for one in group:
                     try:
-                        self._commit([one], savepoint=True)
+                        self._commit([one], grouped=False)
                     except Exception as error:
                         logger.exception("accepting awards failed")
                         _answer(one, error)
 
-    def _commit(self, group: Sequence[_Job], *, savepoint: bool) -> None:
+    def _commit(self, group: Sequence[_Job], *, grouped: bool) -> None:
         answers: list[tuple[_Job, list[tuple[AwardOut, bool]] | BaseException]] = []
-        with self.db.session() as session:
+        pending: dict[tuple[int, str], Award] | None = {} if grouped else None
+        with self.db.session() as session, session.no_autoflush:
             for job in group:
                 try:
                     accepted = accept_awards(
@@ -368,7 +376,7 @@ class AcceptQueue:
                         api_key=job.api_key,
                         items=job.items,
                         catalog=self.catalog,
-                        savepoint=savepoint,
+                        pending=pending,
                     )
                 except ApiError as refusal:
                     answers.append((job, refusal))
