@@ -148,10 +148,11 @@ def accept_awards(
     refused (409 ``idempotency_key_reused``), naming the items. The awards are inserted in a savepoint, so that a
     key another connection commits meanwhile is read and compared.
 
-    With ``pending`` (the :class:`AcceptQueue`'s groups, under ``session.no_autoflush``) nothing is written: the
-    new awards are added to the session and to ``pending`` by ``(api key id, idempotency key)``, where the next
-    requests of the group find them; the caller flushes and commits, and a key another connection committed
-    meanwhile makes that flush raise ``IntegrityError``.
+    With ``pending`` (the :class:`AcceptQueue`'s groups, under ``session.no_autoflush``) the database is neither
+    read for the keys nor written: ``pending`` holds, by ``(api key id, idempotency key)``, the awards the group
+    found stored under its keys (:func:`stored_awards`) and those its earlier requests made; the new awards are
+    added to the session and to ``pending``. The caller flushes and commits, and a key another connection
+    committed meanwhile makes that flush raise ``IntegrityError``.
 
     :raises ApiError: 422 ``unknown_kind`` for a kind that does not exist, 409 for a reused key.
     """
@@ -170,12 +171,16 @@ def accept_awards(
         raise ApiError(422, "duplicate_idempotency_key", "each award of a batch needs its own idempotency key", details)
 
     for _attempt in range(3):
-        existing = {
-            a.idempotency_key: a
-            for a in session.scalars(
-                select(Award).where(Award.api_key_id == api_key.id, Award.idempotency_key.in_(keys))
-            )
-        }
+        existing = (
+            {}
+            if pending is not None  # the group read them all at once
+            else {
+                a.idempotency_key: a
+                for a in session.scalars(
+                    select(Award).where(Award.api_key_id == api_key.id, Award.idempotency_key.in_(keys))
+                )
+            }
+        )
         results: list[Accepted] = []
         conflicts: list[dict[str, Any]] = []
         new: list[Award] = []
@@ -216,6 +221,18 @@ def accept_awards(
             continue  # a concurrent request committed one of these keys first: read it and compare
         return results
     raise ApiError(409, "idempotency_conflict", "concurrent requests used these idempotency keys; retry")
+
+
+def stored_awards(session: Session, keys: Sequence[tuple[int, str]]) -> dict[tuple[int, str], Award]:
+    """The stored awards of ``(api key id, idempotency key)`` pairs, by pair, in one query per API key."""
+    by_api_key: dict[int, set[str]] = {}
+    for api_key_id, key in keys:
+        by_api_key.setdefault(api_key_id, set()).add(key)
+    found: dict[tuple[int, str], Award] = {}
+    for api_key_id, idempotency_keys in by_api_key.items():
+        query = select(Award).where(Award.api_key_id == api_key_id, Award.idempotency_key.in_(idempotency_keys))
+        found |= {(api_key_id, a.idempotency_key): a for a in session.scalars(query)}
+    return found
 
 
 def _new_award(
@@ -366,8 +383,10 @@ class AcceptQueue:
 
     def _commit(self, group: Sequence[_Job], *, grouped: bool) -> None:
         answers: list[tuple[_Job, list[tuple[AwardOut, bool]] | BaseException]] = []
-        pending: dict[tuple[int, str], Award] | None = {} if grouped else None
         with self.db.session() as session, session.no_autoflush:
+            pending = None
+            if grouped:
+                pending = stored_awards(session, [(job.api_key.id, key) for job in group for key, _ in job.items])
             for job in group:
                 try:
                     accepted = accept_awards(
