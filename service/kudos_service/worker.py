@@ -2,7 +2,8 @@
 
 The order of writes is what makes delivery exactly-once:
 
-1. An award is committed as ``queued`` before the API answers 202.
+1. An award is committed as ``queued`` before the API answers 202 (with the awards of other requests, in one
+   group commit: :class:`~kudos_service.awards.AcceptQueue`).
 2. The worker signs one ``awardBatch`` transaction for up to ``batch_max_size`` queued awards, and commits the
    signed transaction (with its nonce) and the awards' move to ``submitted`` together, *before* broadcasting.
 3. It broadcasts, then records the receipt: each award's token id comes from the ``KudosAwarded`` event that

@@ -24,7 +24,12 @@ def alembic_config(url: str) -> Config:
 
 
 class Database:
-    """An engine and its session factory. SQLite runs in WAL mode with a busy timeout."""
+    """An engine and its session factory. SQLite runs in WAL mode with a busy timeout.
+
+    Each commit is synced to disk (``synchronous=FULL``). ``NORMAL`` would be about 10 % faster under load, but
+    in WAL mode it can lose the last commits on a power loss or an OS crash (not on a crash of this process), and
+    the delivery worker's exactly-once needs a signed transaction to be on disk before it is broadcast.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
