@@ -131,7 +131,6 @@ def test_a_revoked_key_is_401_once_its_cache_entry_expires(service: Service, mon
     assert_error(call(service, "create award", f"Bearer {key}"), 401, "unauthorized")
 
 
-
 def test_reads_of_wallets_tokens_images_and_kinds_are_public(service: Service):
     award = service.award_confirmed()
     service.wait_wallet(award["recipient"], 1)
