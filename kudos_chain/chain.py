@@ -102,16 +102,14 @@ class Chain:
         :raises ConfigurationError: when another process (or another open :class:`Chain`) holds the file, when
             the file is not a kudos-chain database, or when it was created with another number of accounts.
         """
-        from eth_tester import EthereumTester  # noqa: PLC0415 - heavy, only when embedded
-
         close: Callable[[], None] | None = None
         if path is None:
-            from kudos_chain.embedded import WallClockBackend  # noqa: PLC0415 - heavy, only when embedded
+            from kudos_chain.embedded import EmbeddedBackend, EmbeddedTester  # noqa: PLC0415 - heavy, only when embedded
 
-            backend = WallClockBackend(genesis_parameters=None, genesis_state=None, vm_configuration=None)
+            backend = EmbeddedBackend(genesis_parameters=None, genesis_state=None, vm_configuration=None)
             if accounts != len(backend.account_keys):
                 backend.reset_to_genesis(num_accounts=accounts)
-            tester = EthereumTester(backend=backend)
+            tester = EmbeddedTester(backend=backend)
         else:
             from kudos_chain.embedded import open_tester  # noqa: PLC0415 - heavy, only when on disk
 

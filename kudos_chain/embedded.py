@@ -311,12 +311,14 @@ def _release(conn: sqlite3.Connection, lock_fd: int) -> None:
         os.close(lock_fd)
 
 
-class WallClockBackend(PyEVMBackend):  # type: ignore[misc]  # eth-tester has no type information
-    """eth-tester's py-evm backend whose blocks carry the time their transaction arrived.
+class EmbeddedBackend(PyEVMBackend):  # type: ignore[misc]  # eth-tester has no type information
+    """eth-tester's py-evm backend, for chains in memory and on disk alike, with two changes.
 
-    py-evm dates the next block when the previous one is mined, so a transaction sent an hour later would be
-    mined in a block an hour old, and a kudos's ``issuedAt`` would be earlier than its award. Before a
-    transaction is applied to an empty pending block, that block is dated now (never before its parent).
+    Transactions are found through py-evm's own index (see :meth:`_find_transaction`). And blocks carry the time
+    their transaction arrived: py-evm dates the next block when the previous one is mined, so a transaction sent
+    an hour later would be mined in a block an hour old, and a kudos's ``issuedAt`` would be earlier than its
+    award. Before a transaction is applied to an empty pending block, that block is dated now (never before its
+    parent).
     """
 
     def _date_pending_block(self) -> None:
@@ -335,8 +337,38 @@ class WallClockBackend(PyEVMBackend):  # type: ignore[misc]  # eth-tester has no
         self._date_pending_block()
         return super().send_signed_transaction(signed_transaction, block_number)
 
+    def _find_transaction(self, transaction_hash: bytes) -> tuple[Any, Any, int]:
+        """The block, transaction and index of a transaction, from py-evm's index of canonical transactions.
 
-class _PersistentBackend(WallClockBackend):
+        eth-tester reads every block from the head down to find one, so reading the logs of n blocks (each log
+        through its receipt) costs n² block reads: fine for a chain that dies with its process, not for one
+        that lives on, or for one that mines thousands of blocks in a test run. py-evm writes the index in the block's
+        own batch.
+        """
+        pending = self.chain.get_block()
+        for index, transaction in enumerate(pending.transactions):
+            if transaction.hash == transaction_hash:
+                return pending, transaction, index
+        try:
+            number, index = self.chain.chaindb.get_transaction_index(transaction_hash)
+        except EVMTransactionNotFound:
+            raise TransactionNotFound(f"no transaction with hash 0x{transaction_hash.hex()}") from None
+        block = self.chain.get_canonical_block_by_number(number)
+        return block, block.transactions[index], index
+
+    def get_transaction_by_hash(self, transaction_hash: bytes) -> Any:
+        block, transaction, index = self._find_transaction(transaction_hash)
+        is_pending = block.number == self.chain.get_block().number
+        return serialize_transaction(block, transaction, index, is_pending)
+
+    def get_transaction_receipt(self, transaction_hash: bytes) -> Any:
+        block, transaction, index = self._find_transaction(transaction_hash)
+        is_pending = block.number == self.chain.get_block().number
+        receipts = block.get_receipts(self.chain.chaindb)
+        return serialize_transaction_receipt(block, receipts, transaction, index, is_pending, self.chain.get_vm())
+
+
+class _PersistentBackend(EmbeddedBackend):
     """eth-tester's py-evm backend with its chain in a :class:`SQLiteAtomicDB`.
 
     ``PyEVMBackend.__init__`` builds its chain through :meth:`reset_to_genesis`, which is overridden here to open
@@ -360,35 +392,6 @@ class _PersistentBackend(WallClockBackend):
         self.account_keys = keys
         self.chain = _open_chain(type(template), self._db, keys)
         self._opened = True
-
-    def _find_transaction(self, transaction_hash: bytes) -> tuple[Any, Any, int]:
-        """The block, transaction and index of a transaction, from py-evm's index of canonical transactions.
-
-        eth-tester reads every block from the head down to find one, so reading the logs of n blocks (each log
-        through its receipt) costs n² block reads: fine for a chain that dies with its process, not for one
-        that lives on. py-evm writes the index in the block's own batch.
-        """
-        pending = self.chain.get_block()
-        for index, transaction in enumerate(pending.transactions):
-            if transaction.hash == transaction_hash:
-                return pending, transaction, index
-        try:
-            number, index = self.chain.chaindb.get_transaction_index(transaction_hash)
-        except EVMTransactionNotFound:
-            raise TransactionNotFound(f"no transaction with hash 0x{transaction_hash.hex()}") from None
-        block = self.chain.get_canonical_block_by_number(number)
-        return block, block.transactions[index], index
-
-    def get_transaction_by_hash(self, transaction_hash: bytes) -> Any:
-        block, transaction, index = self._find_transaction(transaction_hash)
-        is_pending = block.number == self.chain.get_block().number
-        return serialize_transaction(block, transaction, index, is_pending)
-
-    def get_transaction_receipt(self, transaction_hash: bytes) -> Any:
-        block, transaction, index = self._find_transaction(transaction_hash)
-        is_pending = block.number == self.chain.get_block().number
-        receipts = block.get_receipts(self.chain.chaindb)
-        return serialize_transaction_receipt(block, receipts, transaction, index, is_pending, self.chain.get_vm())
 
 
 def _open_chain(chain_class: Any, db: SQLiteAtomicDB, keys: Any) -> Any:
@@ -416,7 +419,7 @@ def _open_chain(chain_class: Any, db: SQLiteAtomicDB, keys: Any) -> Any:
     return chain_class(db)
 
 
-class _PersistentTester(EthereumTester):  # type: ignore[misc]  # eth-tester has no type information
+class EmbeddedTester(EthereumTester):  # type: ignore[misc]  # eth-tester has no type information
     """eth-tester's ``EthereumTester`` whose ``get_logs`` reads only the blocks whose header bloom admits the filter.
 
     eth-tester reads every block of the range and every receipt in it; a chain that lives on grows past what
@@ -430,7 +433,7 @@ class _PersistentTester(EthereumTester):  # type: ignore[misc]  # eth-tester has
         self, from_block: Any = None, to_block: Any = None, address: Any = None, topics: Any = None
     ) -> tuple[Any, ...]:
         def scan(start: Any, end: Any) -> tuple[Any, ...]:
-            return tuple(super(_PersistentTester, self).get_logs(start, end, address, topics))
+            return tuple(super(EmbeddedTester, self).get_logs(start, end, address, topics))
 
         groups = _bloom_groups(address, topics)
         if groups is None or not isinstance(from_block, int) or not isinstance(to_block, int) or not groups:
@@ -530,4 +533,4 @@ def open_tester(path: str | os.PathLike[str], *, accounts: int) -> tuple[Any, SQ
     except BaseException:
         db.close()
         raise
-    return _PersistentTester(backend=backend), db
+    return EmbeddedTester(backend=backend), db
