@@ -391,10 +391,11 @@ class KudosClient:
     def _read(self, signature: str, output: list[str], *args: Any) -> tuple[Any, ...]:
         (answer,) = self.chain.call_many([(self.address, _calldata(signature, *args))])
         if isinstance(answer, Exception):
-            raise self._revert(answer) from None
+            raise self.decode_error(answer) from None
         return tuple(abi_decode(output, answer))
 
-    def _revert(self, exc: Exception) -> Exception:
+    def decode_error(self, exc: Exception) -> Exception:
+        """The typed exception of a refused call or estimate (:class:`ContractRevertError` and its kin)."""
         decoded = self.decoder.decode(revert_data(exc))
         return decoded if decoded is not None else TransactionError(f"the call failed: {exc}")
 
@@ -441,22 +442,20 @@ class KudosClient:
         answers = self.chain.call_many(calls)
         events = self.award_events(ids, to_block=to_block)
         out: list[Kudos | None] = []
-        for token_id, answer, uri in zip(ids, answers[: len(ids)], answers[len(ids) :], strict=True):
-            if isinstance(answer, Exception):
-                error = self._revert(answer)
-                if isinstance(error, TokenNotFoundError):
-                    out.append(None)
-                    continue
-                raise error from None
-            owner, kind, issued_at, transferable = abi_decode(["address", "uint32", "uint40", "bool"], answer)
+        stored = self._decode_kudos(answers[: len(ids)])
+        for token_id, data, uri in zip(ids, stored, answers[len(ids) :], strict=True):
+            if data is None:
+                out.append(None)
+                continue
+            owner, kind, issued_at, transferable = data
             event = events.get(token_id)
             out.append(
                 Kudos(
                     token_id=TokenId(token_id),
-                    owner=_checksum(owner),
-                    kind=int(kind),
-                    issued_at=utc_from_timestamp(int(issued_at)),
-                    transferable=bool(transferable),
+                    owner=owner,
+                    kind=kind,
+                    issued_at=utc_from_timestamp(issued_at),
+                    transferable=transferable,
                     content_hash=event.data[:32] if event else b"",
                     request_id=event.topics[2] if event else b"",
                     token_uri="" if isinstance(uri, Exception) else str(abi_decode(["string"], uri)[0]),
@@ -467,16 +466,22 @@ class KudosClient:
     def kudos_data_many(self, token_ids: Sequence[int]) -> list[tuple[int, int, bool] | None]:
         """``(kind, issued_at, transferable)`` of each id from storage, in one batch; None for a missing id."""
         calls = [(self.address, _calldata(_SIGNATURES["kudos"][0], i)) for i in token_ids]
-        out: list[tuple[int, int, bool] | None] = []
-        for answer in self.chain.call_many(calls):
+        return [None if d is None else d[1:] for d in self._decode_kudos(self.chain.call_many(calls))]
+
+    def _decode_kudos(
+        self, answers: Sequence[bytes | Exception]
+    ) -> list[tuple[ChecksumAddress, int, int, bool] | None]:
+        """Decode answers of ``kudos(id)``: ``(owner, kind, issued_at, transferable)``, None for a missing id."""
+        out: list[tuple[ChecksumAddress, int, int, bool] | None] = []
+        for answer in answers:
             if isinstance(answer, Exception):
-                error = self._revert(answer)
+                error = self.decode_error(answer)
                 if isinstance(error, TokenNotFoundError):
                     out.append(None)
                     continue
                 raise error from None
-            _, kind, issued_at, transferable = abi_decode(["address", "uint32", "uint40", "bool"], answer)
-            out.append((int(kind), int(issued_at), bool(transferable)))
+            owner, kind, issued_at, transferable = abi_decode(["address", "uint32", "uint40", "bool"], answer)
+            out.append((_checksum(owner), int(kind), int(issued_at), bool(transferable)))
         return out
 
     def award_events(self, token_ids: Sequence[int], *, to_block: int | None = None) -> dict[int, Log]:

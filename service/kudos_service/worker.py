@@ -254,7 +254,7 @@ class Worker:
             for award_id, estimate in zip(ids, estimates, strict=True):
                 if not isinstance(estimate, Exception):
                     continue
-                error = ctx.client._revert(estimate)
+                error = ctx.client.decode_error(estimate)
                 award = session.get_one(Award, award_id)
                 award.status = AwardStatus.FAILED
                 award.failure_reason = str(error)
