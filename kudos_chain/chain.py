@@ -222,6 +222,15 @@ class Chain:
         raw = self._batch("eth_call", params, lambda tx, block: self.w3.eth.call(tx_of(tx), block))
         return [r if isinstance(r, Exception) else _to_bytes(r) for r in raw]
 
+    def codes_many(self, addresses: Sequence[str]) -> list[bytes]:
+        """The code deployed at each address (``b""`` for an account without code), at the newest block."""
+        checksummed = [Web3.to_checksum_address(a) for a in addresses]
+        raw = self._batch("eth_getCode", [[a, "latest"] for a in checksummed], self.w3.eth.get_code)
+        for r in raw:
+            if isinstance(r, Exception):
+                raise ChainError(f"the node refused eth_getCode: {r}") from None
+        return [_to_bytes(r) for r in raw]
+
     def send_raw_many(self, raws: Sequence[bytes]) -> list[HexStr | Exception]:
         """``eth_sendRawTransaction`` for each signed transaction, in order."""
         raw = self._batch(

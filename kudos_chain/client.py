@@ -15,13 +15,14 @@ True
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_typing import ChecksumAddress
-from eth_utils.address import is_address, is_checksum_address
+from eth_utils.address import is_checksum_address
 from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.types import TxParams
@@ -116,19 +117,25 @@ def request_id_bytes(request_id: bytes | str) -> bytes:
     return keccak(text=request_id)
 
 
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+
+
 def is_valid_address(value: str) -> bool:
-    """True for ``0x`` and 40 hex digits: all lower-case, all upper-case, or mixed-case with a valid EIP-55
-    checksum (eth-utils 6's ``is_address`` no longer checks the checksum of a mixed-case address).
+    """True for exactly ``0x`` and 40 hex digits: all lower-case, all upper-case, or mixed-case with a valid EIP-55
+    checksum. Nothing else: no missing or upper-case ``0X`` prefix, no surrounding spaces (eth-utils 6's
+    ``is_address`` accepts those, and no longer checks the checksum of a mixed-case address).
 
     >>> is_valid_address("0x52908400098527886E0F7030069857D2E4169EE7")
     True
     >>> is_valid_address("0x52908400098527886e0F7030069857D2E4169EE7")  # one letter's case changed
     False
+    >>> is_valid_address("52908400098527886E0F7030069857D2E4169EE7")  # no 0x
+    False
     """
-    if not isinstance(value, str) or not is_address(value):
+    if not isinstance(value, str) or not _ADDRESS.fullmatch(value):
         return False
-    digits = value[2:] if value[:2].lower() == "0x" else value
-    return digits in (digits.lower(), digits.upper()) or is_checksum_address("0x" + digits)
+    digits = value[2:]
+    return digits in (digits.lower(), digits.upper()) or is_checksum_address(value)
 
 
 def _address(value: str, what: str) -> ChecksumAddress:
@@ -484,16 +491,20 @@ class KudosClient:
             out.append((_checksum(owner), int(kind), int(issued_at), bool(transferable)))
         return out
 
-    def award_events(self, token_ids: Sequence[int], *, to_block: int | None = None) -> dict[int, Log]:
+    def award_events(
+        self, token_ids: Sequence[int], *, from_block: int | None = None, to_block: int | None = None
+    ) -> dict[int, Log]:
         """The ``KudosAwarded`` event of each id, found in one batch of ``eth_getLogs`` requests.
 
+        :param from_block: the oldest block to search (by default, the contract's deployment block). A caller that
+            knows the block an award was mined in passes it as both bounds: one request of one block, however
+            long the chain.
         :param to_block: the newest block to search (by default, the chain's head).
         """
         topics = [int(i).to_bytes(32, "big") for i in token_ids]
         topic_sets = [[KUDOS_AWARDED_TOPIC, topics[i : i + 100]] for i in range(0, len(topics), 100)]
-        logs = self.chain.get_logs(
-            address=self.address, topic_sets=topic_sets, from_block=self.from_block, to_block=to_block
-        )
+        start = self.from_block if from_block is None else max(from_block, self.from_block)
+        logs = self.chain.get_logs(address=self.address, topic_sets=topic_sets, from_block=start, to_block=to_block)
         return {int.from_bytes(log.topics[1], "big"): log for log in logs}
 
     def wallet(self, owner: str) -> list[Kudos]:

@@ -21,6 +21,9 @@
   process or in the same one, gets :class:`~kudos_chain.exceptions.ConfigurationError`. Within a process the
   file is released by :meth:`SQLiteAtomicDB.close` (``Chain.close()``), not by dropping the chain: web3's
   ``Method`` descriptors keep the last ``Web3`` used, and py-evm's ``lru_cache`` methods its ``ChainDB``.
+* **Private.** The file is created 0600 before SQLite opens it (SQLite would create it with the umask's mode,
+  world-readable under the usual one), and SQLite gives its ``-wal`` and ``-shm`` files the database file's mode;
+  the lock file is 0600 too. An existing file keeps its mode.
 * **eth-tester on top.** :class:`_PersistentBackend` is eth-tester's ``PyEVMBackend`` whose chain is built on
   this database: the first time from eth-tester's default genesis (its deterministic dev keys, funded), after
   that at the stored canonical head, where the pending block is built on the head (numbers go on, timestamps
@@ -237,7 +240,7 @@ def _acquire_lock(path: str) -> int:
     """An exclusive ``flock`` on ``<path>.lock``, as an open descriptor; the kernel drops it when the process ends."""
     lock_path = path + ".lock"
     try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError as exc:
         raise ConfigurationError(f"cannot open the lock file {lock_path}: {exc.strerror}") from None
     try:
@@ -266,8 +269,21 @@ def _read_holder(fd: int) -> str:
     return f" in process {text}" if text.isdigit() else ""
 
 
+def _create_private(path: str) -> None:
+    """Create the database file, empty and readable by its owner alone, unless it exists (an empty file is an empty
+    SQLite database: it is set up as a new one)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise ConfigurationError(f"cannot create the embedded chain at {path}: {exc.strerror}") from None
+    os.close(fd)
+
+
 def _connect(path: str) -> sqlite3.Connection:
-    """Open (or create) the database file and check that it is a kudos-chain database."""
+    """Open (or create, 0600) the database file and check that it is a kudos-chain database."""
+    _create_private(path)
     conn: sqlite3.Connection | None = None
     try:
         # isolation_level=None: autocommit, with BEGIN and COMMIT written out where a batch needs them.

@@ -130,6 +130,8 @@ def resolve_recipients(session: Session, bodies: Sequence[AwardCreate]) -> list[
 
 def _request_hash(body: AwardCreate) -> bytes:
     fields = body.model_dump(exclude={"idempotency_key"})
+    if not fields.get("recipient_is_contract"):  # added later: requests without it hash as they always did
+        fields.pop("recipient_is_contract", None)
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).digest()
 
 

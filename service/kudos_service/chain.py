@@ -15,6 +15,7 @@ from kudos_chain.exceptions import ConfigurationError
 from kudos_chain.transactions import FeePolicy
 from kudos_service.core.config import Settings
 from kudos_service.core.db import Database
+from kudos_service.core.files import private_dir, private_file
 from kudos_service.models import Deployment
 
 __all__ = ["ChainContext", "ChainHolder", "describe_error"]
@@ -71,7 +72,8 @@ def open_chain(settings: Settings, db: Database) -> ChainContext:
             None if deployment is None else (deployment.chain_id, deployment.contract_address, deployment.from_block)
         )
     if settings.embedded:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)
+        private_file(settings.chain_path)  # the library creates it 0600; this tightens one an older version made
         chain = Chain.embedded(path=settings.chain_path)
         signer = chain.dev_accounts[0]
         if known is None:

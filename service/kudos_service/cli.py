@@ -30,6 +30,7 @@ from kudos_chain import KudosError
 from kudos_service.client import DEFAULT_URL, MAX_WALLET_PAGE, BatchResult, KudosApi, ServiceError
 from kudos_service.core.config import Settings, SettingsError
 from kudos_service.core.db import Database
+from kudos_service.core.files import private_dir
 from kudos_service.core.security import SCOPES, generate_api_key, hash_secret
 from kudos_service.importer import AwardRow, CsvFormatError, check_award, check_key, check_rows, parse_csv
 from kudos_service.models import ApiKey
@@ -105,7 +106,7 @@ def keys_create(
         _fail(f"unknown scope {', '.join(unknown)}: choose from {', '.join(SCOPES)}")
     settings = _settings(data_dir=data_dir)
     if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)  # 0700, as `kudos serve` makes it: this is often the first command run
     db = Database(settings.sqlalchemy_url)
     db.migrate()
     key, prefix = generate_api_key()

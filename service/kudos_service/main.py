@@ -10,11 +10,14 @@ from fastapi import FastAPI
 
 from kudos_service.api.deps import AppState
 from kudos_service.api.errors import install_error_handlers
+from kudos_service.api.middleware import RequestLimits, RequestLimitsMiddleware
+from kudos_service.api.openapi import install_openapi
 from kudos_service.api.routes import awards, health, kinds, recipients, slack, tokens, wallets
 from kudos_service.api.routes import pages as html_pages
 from kudos_service.chain import ChainHolder
 from kudos_service.core.config import Settings
 from kudos_service.core.db import Database
+from kudos_service.core.files import private_dir
 from kudos_service.metrics import Metrics
 from kudos_service.worker import Worker
 
@@ -26,7 +29,7 @@ logger = logging.getLogger(__name__)
 def build_state(settings: Settings) -> AppState:
     """Open the database (migrated), the chain holder, the worker and the metrics."""
     if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)  # 0700: the database holds personal data
     db = Database(settings.sqlalchemy_url)
     db.migrate()
     holder = ChainHolder(settings, db)
@@ -60,7 +63,20 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
     )
     app.state.kudos = app_state
     install_error_handlers(app)
+    settings = app_state.settings
+    limits = RequestLimits(
+        max_body_bytes=settings.max_body_bytes,
+        max_anonymous_body_bytes=settings.max_anonymous_body_bytes,
+        max_json_depth=settings.max_json_depth,
+    )
+    app.add_middleware(
+        RequestLimitsMiddleware,
+        limits=limits,
+        routes=lambda: app.router.routes,
+        documented=lambda: app.openapi()["paths"],
+    )
     for module in (awards, kinds, recipients, wallets, tokens, slack, health):
         app.include_router(module.router)
     app.include_router(html_pages.router)  # the wallet pages for people, in HTML
+    install_openapi(app)  # every refusal, the error envelope, bearer auth: see api/openapi.py
     return app

@@ -171,3 +171,12 @@ class Award(Base):
 
     kind: Mapped[Kind] = relationship()
     tx: Mapped[ChainTx | None] = relationship(back_populates="awards")
+
+
+class StorageProbe(Base):
+    """Rows ``/readyz`` writes and deletes at once: a database that cannot store them cannot store awards."""
+
+    __tablename__ = "storage_probe"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from eth_utils.address import to_checksum_address
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    WithJsonSchema,
+)
 
 from kudos_chain.client import is_valid_address
 
@@ -28,18 +39,148 @@ __all__ = [
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 MAX_MESSAGE = 500
+MAX_NAME = 200
 MAX_BATCH = 1000
+
+#: Addresses below this are the zero address, the precompiles (0x01 to 0x11 on Ethereum, 0x100 for P-256 on
+#: several L2s) and system addresses nobody holds the key to: a kudos sent there can never be used.
+LOWEST_USABLE_ADDRESS = 0x10000
+
+#: An address exactly as the API takes it (the checksum is checked as well when the case is mixed).
+ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
+
+#: ``@handle`` of a person in the directory.
+HANDLE_PATTERN = r"^@[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+#: An address that parses, for examples (a fresh account nobody uses).
+EXAMPLE_ADDRESS = "0x2B5AD5c4795c026514f8317c7a215E218DcCD6cF"
+
+_NONCHARACTERS = "".join(chr(plane << 16 | low) for plane in range(17) for low in (0xFFFE, 0xFFFF))
+
+#: What no text field takes: the C0 and C1 control characters (a newline alone is allowed where the field is
+#: multi-line), lone UTF-16 surrogates (from a JSON ``\ud800`` escape) and the Unicode noncharacters. None of them
+#: can be drawn, several are not even allowed in XML (the badge is SVG), and the text's hash goes on chain for
+#: good, so it is refused at the door rather than cleaned up afterwards.
+_FORBIDDEN = re.compile(f"[\\x00-\\x09\\x0b-\\x1f\\x7f-\\x9f\\ud800-\\udfff\\ufdd0-\\ufdef{_NONCHARACTERS}]")
+
+
+def clean_text(value: str, *, multiline: bool = False) -> str:
+    """``value`` in Unicode normal form C, so that the same words always hash the same; refused (``ValueError``)
+    when it holds a control character, a lone surrogate or a noncharacter. A newline is allowed when
+    ``multiline`` (``\\r\\n`` is read as ``\\n``).
+
+    >>> clean_text("Cafe\u0301")  # "e" and a combining accent become one character
+    'Café'
+    >>> clean_text("Thanks\x1b[31m")
+    Traceback (most recent call last):
+    ...
+    ValueError: control character U+001B is not allowed in this text
+    """
+    if multiline:
+        value = value.replace("\r\n", "\n")
+    elif "\n" in value:
+        raise ValueError("a newline is not allowed in this text (only a message may have several lines)")
+    value = unicodedata.normalize("NFC", value)
+    bad = _FORBIDDEN.search(value)
+    if bad is not None:
+        code = ord(bad.group())
+        kind = (
+            "surrogate"
+            if 0xD800 <= code <= 0xDFFF
+            else "noncharacter"
+            if code >= 0xFDD0 and (0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE)
+            else "control character"
+        )
+        raise ValueError(f"{kind} U+{code:04X} is not allowed in this text")
+    return value
+
+
+# The same rule for the OpenAPI document, so that generated clients know it (surrogates and noncharacters are
+# left to the server: JSON Schema's regular expressions cannot name every one).
+_LINE_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+_PARAGRAPH_PATTERN = r"^[^\u0000-\u0009\u000b-\u001f\u007f-\u009f]*$"
+
+
+def _one_line(value: str) -> str:
+    return clean_text(value)
+
+
+def _multiline(value: str) -> str:
+    return clean_text(value, multiline=True)
+
+
+# Text fields: whitespace at either end stripped, at most so many characters, Unicode NFC, no control characters
+# (:func:`clean_text`); only a message (and a kind's description) may hold newlines.
+Message = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_MESSAGE),
+    AfterValidator(_multiline),
+    Field(json_schema_extra={"pattern": _PARAGRAPH_PATTERN}),
+]
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NAME),
+    AfterValidator(_one_line),
+    Field(json_schema_extra={"pattern": _LINE_PATTERN}),
+]
+ExternalId = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
+    AfterValidator(_one_line),
+    Field(json_schema_extra={"pattern": _LINE_PATTERN}),
+]
+KindName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    AfterValidator(_one_line),
+    Field(json_schema_extra={"pattern": _LINE_PATTERN}),
+]
+Emoji = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=16),
+    AfterValidator(_one_line),
+    Field(json_schema_extra={"pattern": _LINE_PATTERN}),
+]
+Description = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=500),
+    AfterValidator(_multiline),
+    Field(json_schema_extra={"pattern": _PARAGRAPH_PATTERN}),
+]
+
+
+_WHOLE_NUMBER = re.compile(r"-?[0-9]{1,100}")
+
+
+def whole_number(value: object) -> object:
+    """Digits only, when the number comes as text (a path or a query): pydantic's lax mode would also read
+    ``"1.0"``, ``" 1"``, ``"+1"`` and ``"1_000"`` as numbers, so ``/v1/tokens/1.0`` would name token 1."""
+    if isinstance(value, str) and not _WHOLE_NUMBER.fullmatch(value):
+        raise ValueError("a whole number is written with the digits 0-9 alone (a minus sign in front at most)")
+    return value
+
+
+#: A whole number in a path or a query string: only the digits 0-9.
+WholeNumber = Annotated[int, BeforeValidator(whole_number)]
 
 
 def _address(value: str) -> str:
     if not is_valid_address(value):
         raise ValueError("not an Ethereum address (0x and 40 hex digits, with a valid checksum if mixed-case)")
-    if value.lower() == ZERO_ADDRESS:
-        raise ValueError("the zero address cannot receive a kudos")
+    if int(value, 16) < LOWEST_USABLE_ADDRESS:
+        raise ValueError(
+            "the zero address, precompiles and system addresses cannot hold a kudos (nobody has their key)"
+        )
     return to_checksum_address(value)
 
 
-Address = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_address)]
+#: A wallet address that can hold a kudos: exactly 0x and 40 hex digits, checksummed when mixed-case, not the
+#: zero address or a precompile.
+Address = Annotated[
+    str,
+    AfterValidator(_address),
+    WithJsonSchema({"type": "string", "pattern": ADDRESS_PATTERN, "examples": [EXAMPLE_ADDRESS]}),
+]
 _HANDLE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 
@@ -56,11 +197,24 @@ def _recipient(value: str) -> str:
 
 
 #: A directory handle, case-insensitive (stored in lower case).
-Handle = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_handle)]
+Handle = Annotated[
+    str,
+    AfterValidator(_handle),
+    WithJsonSchema({"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", "examples": ["ada"]}),
+]
 
 #: A recipient: a wallet address, or ``@handle`` of a person in the directory.
-RecipientRef = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_recipient)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+RecipientRef = Annotated[
+    str,
+    AfterValidator(_recipient),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": f"({ADDRESS_PATTERN})|({HANDLE_PATTERN})",
+            "examples": [EXAMPLE_ADDRESS, "@ada"],
+        }
+    ),
+]
 
 
 class AwardCreate(BaseModel):
@@ -72,14 +226,26 @@ class AwardCreate(BaseModel):
         description="The wallet address that receives the kudos, or @handle of a person in the directory."
     )
     kind: StrictInt | Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
-        description="The kudos type: its id or its slug (see GET /v1/kinds)."
+        description="The kudos type: its id or its slug (see GET /v1/kinds).", examples=["team-player", 1]
     )
-    message: Annotated[Text, StringConstraints(max_length=MAX_MESSAGE)] = Field(description="The words of thanks.")
-    awarded_by: Annotated[Text, StringConstraints(max_length=200)] = Field(description="Who gives the kudos.")
-    recipient_name: Annotated[Text, StringConstraints(max_length=200)] | None = Field(
+    message: Message = Field(
+        description="The words of thanks; may hold newlines, no other control characters.",
+        examples=["Thank you for carrying the launch!"],
+    )
+    awarded_by: Name = Field(description="Who gives the kudos.", examples=["Grace (HR)"])
+    recipient_name: Name | None = Field(
         default=None, description="The recipient's display name, shown in the metadata when given."
     )
-    transferable: bool | None = Field(default=None, description="Default: the kind's default (usually soulbound).")
+    transferable: StrictBool | None = Field(
+        default=None, description="Default: the kind's default (usually soulbound)."
+    )
+    recipient_is_contract: StrictBool = Field(
+        default=False,
+        description=(
+            "Set to true to award a contract (a smart-contract wallet, say): an address with code is refused "
+            "otherwise, since most contracts can never move or show a kudos."
+        ),
+    )
 
 
 IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$")]
@@ -126,12 +292,12 @@ class KindCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     slug: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
-    name: Annotated[Text, StringConstraints(max_length=100)]
-    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+    name: KindName
+    description: Description = ""
     audience: Literal["employee", "candidate", "customer", "other"] = "employee"
     color: Annotated[str, StringConstraints(pattern=r"^#[0-9a-fA-F]{6}$")] = "#2563eb"
-    emoji: Annotated[str, StringConstraints(min_length=1, max_length=16)] = "⭐"
-    default_transferable: bool = False
+    emoji: Emoji = "⭐"
+    default_transferable: StrictBool = False
 
 
 class KindOut(BaseModel):
@@ -192,13 +358,13 @@ class RecipientCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     handle: Handle = Field(description="A short unique name: letters, digits, dots, dashes, underscores.")
-    external_id: Annotated[Text, StringConstraints(max_length=255)] = Field(
+    external_id: ExternalId = Field(
         description="The person's id elsewhere: an HRIS id, an email address or a Slack user id."
     )
-    display_name: Annotated[Text, StringConstraints(max_length=200)]
+    display_name: Name
     wallet_address: Address | None = Field(default=None, description="Their wallet, once they have one.")
     slack_user_id: Annotated[str, StringConstraints(pattern=r"^[UW][A-Z0-9]{2,31}$")] | None = None
-    show_name: bool = Field(default=False, description="May the public wallet page show the display name?")
+    show_name: StrictBool = Field(default=False, description="May the public wallet page show the display name?")
 
 
 def _utc(value: datetime) -> datetime:

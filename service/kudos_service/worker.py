@@ -67,6 +67,7 @@ class Worker:
         self._unindexed = False  # batches were delivered since the index was last refreshed
         self._index_lock = threading.Lock()
         self.blocked_reason: str | None = None
+        self._hold: str | None = None  # why delivery is held back in the current step
 
     # ------------------------------------------------------------------------------------------------------
     # Thread
@@ -119,11 +120,14 @@ class Worker:
         if not self._recovered:
             self.recover(ctx)
             self._recovered = True
+        self._hold = None
         worked = self.deliver_batch(ctx)
         self._unindexed = self._unindexed or worked
         if (self._unindexed and not worked) or time.monotonic() - self._last_index > _INDEX_EVERY_S:
             self.sync_index(ctx)  # when the queue is drained, and at most every second while it is not
-        self.blocked_reason = None if worked or self.blocked_reason is None else self.blocked_reason
+        # The node answered this step: an error of an earlier step no longer holds, whether or not awards were
+        # waiting; only what holds delivery back now (a paused contract, a missing role) is reported.
+        self.blocked_reason = self._hold
         return worked
 
     # ------------------------------------------------------------------------------------------------------
@@ -200,7 +204,7 @@ class Worker:
                     [{"to": ctx.client.address, "data": ctx.client.award_batch_calldata(awards)}]
                 )[0]
             except (ContractPausedError, MissingRoleError) as exc:
-                self.blocked_reason = str(exc)
+                self._hold = str(exc)
                 logger.warning("awards wait: %s", exc)
                 self._stop.wait(1.0)
                 return False

@@ -12,6 +12,7 @@ import random
 import selectors
 import signal
 import sqlite3
+import stat
 import subprocess
 import sys
 import textwrap
@@ -81,6 +82,30 @@ def test_a_chain_on_disk_reopens_with_the_same_blocks_kudos_and_balances(tmp_pat
 
         with pytest.raises(ChainError, match="cannot be reset"):
             reopened.w3.provider.ethereum_tester.reset_to_genesis()  # type: ignore[attr-defined]
+
+
+def test_a_new_chain_file_is_private_whatever_the_umask(tmp_path: Path):
+    """The chain's file, the -wal and -shm files SQLite keeps beside it, and the lock file are 0600: under umask 000
+    SQLite alone would create them 0666."""
+    previous = os.umask(0)
+    try:
+        with Chain.embedded(path=tmp_path / "chain.db") as chain:
+            KudosClient.deploy(chain, chain.dev_accounts[0])
+            modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in tmp_path.iterdir()}
+    finally:
+        os.umask(previous)
+
+    assert set(modes) == {"chain.db", "chain.db-wal", "chain.db-shm", "chain.db.lock"}
+    assert modes == dict.fromkeys(modes, 0o600)
+
+
+def test_an_existing_chain_file_keeps_its_mode(tmp_path: Path):
+    path = tmp_path / "chain.db"
+    with Chain.embedded(path=path):
+        pass
+    path.chmod(0o640)  # the owner's choice: the library does not change it
+    with Chain.embedded(path=path):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o640
 
 
 def test_a_second_owner_is_refused_while_the_first_has_the_file(tmp_path: Path):

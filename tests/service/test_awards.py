@@ -187,7 +187,7 @@ def test_a_missing_field_is_refused(service: Service, missing: str):
 BAD_REQUESTS: list[tuple[str, bytes, str | None, int, str]] = [
     ("empty body", b"", "application/json", 422, "missing_body"),
     ("malformed JSON", b'{"recipient": ', "application/json", 400, "invalid_json"),
-    ("not UTF-8", b"\xff\xfe\x00", "application/json", 400, "bad_request"),
+    ("not UTF-8", b"\xff\xfe\x00", "application/json", 400, "invalid_json"),
     ("JSON array", b"[]", "application/json", 422, "invalid_request"),
     ("JSON string", b'"hello"', "application/json", 422, "invalid_request"),
     ("text/plain", b"{}", "text/plain", 415, "unsupported_media_type"),

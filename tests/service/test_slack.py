@@ -21,7 +21,7 @@ import httpx
 import pytest
 from eth_utils.crypto import keccak
 from fastapi.testclient import TestClient
-from kudos_service.api.routes.slack import SLACK_KEY_PREFIX
+from kudos_service.api.routes.slack import DEDUPE_WINDOW_SECONDS, SLACK_KEY_PREFIX
 from kudos_service.core.config import Settings
 from kudos_service.main import create_app
 from kudos_service.models import ApiKey, Award, AwardStatus
@@ -250,6 +250,91 @@ def test_without_a_trigger_id_the_request_itself_is_the_idempotency_key(slack: S
     before = slack_awards(slack)
     assert post(slack, body, headers).json()["response_type"] == "in_channel"
     assert post(slack, body, headers).json()["response_type"] == "in_channel"
+    assert slack_awards(slack) == before + 1
+
+
+# Without trigger_id, a command is its signed form: the same form within the replay window awards once.
+
+
+def untriggered(service: Service) -> str:
+    """A command's form without ``trigger_id``, to a new person in the directory."""
+    return form(f"{mention(person(service))} team-player Thanks!", trigger_id="")
+
+
+def window_boundary() -> int:
+    """The boundary between two replay windows nearest to now (at most half a window away, so a timestamp a few
+    seconds either side of it is within the five minutes a signature is valid)."""
+    now = int(time.time())
+    below = now - now % DEDUPE_WINDOW_SECONDS
+    return below if now - below <= DEDUPE_WINDOW_SECONDS // 2 else below + DEDUPE_WINDOW_SECONDS
+
+
+def two_windows_apart() -> tuple[int, int]:
+    """The last second of the window before now's and the first of the window after it: more than a window
+    apart, both within the five minutes around now (after waiting a few seconds when now is at a window's edge)."""
+    margin = 5
+    offset = time.time() % DEDUPE_WINDOW_SECONDS
+    if not margin <= offset <= DEDUPE_WINDOW_SECONDS - margin - 1:
+        time.sleep((margin - offset) % DEDUPE_WINDOW_SECONDS)
+    start = int(time.time()) // DEDUPE_WINDOW_SECONDS * DEDUPE_WINDOW_SECONDS
+    return start - 1, start + DEDUPE_WINDOW_SECONDS
+
+
+def test_without_a_trigger_id_a_command_signed_again_later_awards_once(slack: Service):
+    body = untriggered(slack)
+    now = int(time.time())
+    before = slack_awards(slack)
+
+    first = post(slack, body, sign(body, timestamp=now))
+    again = post(slack, body, sign(body, timestamp=now + 2))  # the same form, signed again 1.5 s later
+
+    assert first.status_code == again.status_code == 200
+    assert first.json()["response_type"] == "in_channel"
+    assert first.json() == again.json()
+    assert slack_awards(slack) == before + 1
+
+
+def test_without_a_trigger_id_a_resend_across_a_window_boundary_awards_once(slack: Service):
+    body = untriggered(slack)
+    edge = window_boundary()
+    before = slack_awards(slack)
+
+    answers = [post(slack, body, sign(body, timestamp=ts)).json() for ts in (edge - 1, edge + 1, edge + 3)]
+
+    assert answers[0]["response_type"] == "in_channel"
+    assert answers[0] == answers[1] == answers[2]
+    assert slack_awards(slack) == before + 1
+
+
+def test_without_a_trigger_id_the_same_form_after_the_window_awards_again(slack: Service):
+    body = untriggered(slack)
+    early, late = two_windows_apart()
+    before = slack_awards(slack)
+
+    for ts in (early, late, late + 1):
+        assert post(slack, body, sign(body, timestamp=ts)).json()["response_type"] == "in_channel"
+
+    assert late - early > DEDUPE_WINDOW_SECONDS
+    assert slack_awards(slack) == before + 2  # the last one, in the window of the second, is its resend
+
+
+def test_without_a_trigger_id_two_invocations_are_two_kudos(slack: Service):
+    ada, grace = person(slack), person(slack)
+    text = f"{mention(ada)} team-player Thanks!"
+    before = slack_awards(slack)
+    for n in range(2):  # Slack gives each invocation its own response_url
+        url = f"https://hooks.slack.com/commands/1234/{n}"
+        command(slack, text, user_id=grace["slack_user_id"], trigger_id="", response_url=url)
+    assert slack_awards(slack) == before + 2
+
+
+def test_without_a_trigger_id_a_form_encoded_another_way_is_the_same_command(slack: Service):
+    body = untriggered(slack)
+    reordered = "&".join(reversed(body.split("&"))).replace("+", "%20")
+    assert reordered != body
+    before = slack_awards(slack)
+    post(slack, body)
+    post(slack, reordered)
     assert slack_awards(slack) == before + 1
 
 

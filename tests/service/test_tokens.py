@@ -55,7 +55,7 @@ def test_the_metadata_is_the_stored_canonical_json_and_hashes_to_the_chain(servi
 def test_a_tampered_row_is_never_served_as_valid(service: Service):
     award = service.award_confirmed(award_body(message="Genuine thanks."))
     token_id = award["token_id"]
-    assert service.client.get(f"/v1/tokens/{token_id}").status_code == 200  # the on-chain hash is now cached
+    assert service.client.get(f"/v1/tokens/{token_id}").status_code == 200  # served once, then altered
 
     row = stored(service, token_id)
     forged = json.loads(row.metadata_json)
@@ -113,10 +113,9 @@ def test_only_the_column_copy_of_the_message_is_ignored(service: Service):
 
 
 def test_a_row_whose_hash_was_never_checked_is_refused_too(service: Service):
-    """The same tampering, before the service ever read the token's hash from the chain."""
+    """The same tampering, before the token was ever read."""
     award = service.award_confirmed(award_body(message="Genuine thanks."))
     token_id = award["token_id"]
-    service.state.hash_cache.pop(token_id, None)
     with service.state.db.engine.begin() as conn:
         conn.execute(
             text("UPDATE awards SET metadata_json = :j WHERE token_id = :t"),

@@ -18,14 +18,16 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kudos_chain import Chain
 from kudos_service.api.errors import ApiError
 from kudos_service.awards import AcceptQueue, Catalog
-from kudos_service.chain import ChainHolder
+from kudos_service.chain import ChainHolder, describe_error
 from kudos_service.core.config import Settings
 from kudos_service.core.db import Database
 from kudos_service.core.security import split_api_key, verify_secret
 from kudos_service.metrics import Metrics
 from kudos_service.models import ApiKey
+from kudos_service.recipient_check import RecipientCheck
 from kudos_service.worker import Worker
 
 __all__ = [
@@ -91,15 +93,23 @@ class AppState:
     chain: ChainHolder
     worker: Worker
     metrics: Metrics
-    hash_cache: dict[int, bytes] = field(default_factory=dict)
     api_keys: ApiKeyCache = field(init=False)
     catalog: Catalog = field(init=False)
     accepts: AcceptQueue = field(init=False)
+    recipient_check: RecipientCheck = field(init=False)
 
     def __post_init__(self) -> None:
         self.api_keys = ApiKeyCache(self.db)
         self.catalog = Catalog()
         self.accepts = AcceptQueue(self.db, self.settings, self.catalog)
+        self.recipient_check = RecipientCheck(self._open_chain, describe=self._describe)
+
+    def _open_chain(self) -> Chain | None:
+        context = self.chain.peek()  # never connects: a request does not wait for a node that is down
+        return None if context is None else context.chain
+
+    def _describe(self, exc: BaseException) -> str:
+        return describe_error(exc, self.settings)
 
 
 async def get_state(request: Request) -> AppState:

@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-__all__ = ["ApiError", "install_error_handlers"]
+from kudos_service.api.middleware import allowed_methods
+
+logger = logging.getLogger(__name__)
+
+#: Errors that mean the database cannot be used right now (disk full, locked for too long, I/O error, server
+#: gone, pool exhausted), not that the request is wrong: 503 ``storage_unavailable``, to be retried.
+STORAGE_ERRORS: tuple[type[Exception], ...] = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+    sqlite3.OperationalError,
+)
+
+#: How long a client is asked to wait before retrying after a storage failure.
+STORAGE_RETRY_AFTER_S = 5
+
+__all__ = ["STORAGE_ERRORS", "ApiError", "first_line", "install_error_handlers"]
 
 
 class ApiError(Exception):
@@ -93,7 +112,43 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-        return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 400 and message == "There was an error parsing the body":  # FastAPI: not UTF-8 JSON
+            code, message = "invalid_json", "the body is not valid JSON (in UTF-8)"
+        if exc.status_code == 405:  # every method the path takes, not only those of the first route that matched
+            paths = request.app.openapi()["paths"]
+            methods = allowed_methods(request.app.router.routes, request.scope, paths) | {"OPTIONS"}
+            headers["Allow"] = ", ".join(sorted(methods))
+            message = f"{request.method} is not allowed here; allowed: {headers['Allow']}"
+        return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=headers)
+
+    async def _storage(request: Request, exc: Exception) -> JSONResponse:
+        logger.error("storage failure on %s %s: %s", request.method, request.url.path, first_line(exc))
+        return JSONResponse(
+            error_body(
+                "storage_unavailable",
+                "the service cannot use its database right now; nothing was changed, try again shortly",
+            ),
+            status_code=503,
+            headers={"Retry-After": str(STORAGE_RETRY_AFTER_S)},
+        )
+
+    for storage_error in STORAGE_ERRORS:
+        app.add_exception_handler(storage_error, _storage)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette logs the traceback after this answer is sent; the client gets the envelope, never a trace.
+        return JSONResponse(
+            error_body("internal_error", "the service failed to handle this request; it has been logged"),
+            status_code=500,
+            headers={"X-Content-Type-Options": "nosniff"},
+        )
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{exc.__class__.__name__}: {text[0] if text else ''}"[:300]

@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     index_reorg_depth: Annotated[int, Field(ge=0)] = 64
     run_worker: bool = True
 
+    #: The largest request body with an API key: a batch of 1,000 awards with the longest texts fits.
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 6 * 1024 * 1024
+    #: The largest request body without one (public pages take none; a Slack command is about 1 KB).
+    max_anonymous_body_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024
+    #: How deep the arrays and objects of a JSON body may nest (an award batch nests 3 levels).
+    max_json_depth: Annotated[int, Field(ge=4, le=200)] = 32
+
     @field_validator("public_url")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:

@@ -12,6 +12,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from kudos_service.core.files import private_file, sqlite_file
+
 __all__ = ["Database", "alembic_config"]
 
 
@@ -33,6 +35,9 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        path = sqlite_file(url)
+        if path is not None and path.parent.is_dir():  # a missing directory is SQLite's error to report, as before
+            private_file(path)  # 0600 before SQLite creates it with the umask's mode (see kudos_service.core.files)
         kwargs: dict[str, Any] = {}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}

@@ -17,6 +17,17 @@ from sqlalchemy.orm import Session
 
 from kudos_service.api.deps import AppState, StateDep, require_json, require_scope
 from kudos_service.api.errors import ApiError
+from kudos_service.api.openapi import (
+    AUTH,
+    AWARD_EXAMPLE,
+    AWARD_REFUSALS,
+    BATCH_EXAMPLE,
+    JSON_BODY,
+    STORAGE,
+    error_responses,
+    request_examples,
+    response_headers,
+)
 from kudos_service.awards import award_out, resolve_kinds
 from kudos_service.models import ApiKey, Award, AwardStatus
 from kudos_service.schemas import MAX_BATCH, AwardBatchRequest, AwardCreate, AwardOut
@@ -104,6 +115,16 @@ def _check_idempotency_key(value: str | None) -> str:
         ) from None
 
 
+def _check_recipients(state: AppState, bodies: list[AwardCreate]) -> None:
+    """Refuse recipients that could never use a kudos (:class:`~kudos_service.recipient_check.RecipientCheck`)."""
+    with state.db.session() as session:
+        deployment = state.catalog.deployment(session)
+    state.recipient_check.check(
+        [(b.recipient, b.recipient_is_contract) for b in bodies],
+        contract_address=deployment[1] if deployment else None,
+    )
+
+
 def _all_final(state: AppState, ids: list[str]) -> bool:
     with state.db.session() as session:
         statuses = session.scalars(select(Award.status).where(Award.id.in_(ids))).all()
@@ -140,7 +161,24 @@ _AWARD_SCOPE = require_scope("award")
 _POST_DEPENDENCIES = [Depends(_AWARD_SCOPE), Depends(require_json)]  # a missing key is 401 before a bad body
 
 
-@router.post("", status_code=202, response_model=AwardOut, dependencies=_POST_DEPENDENCIES)
+@router.post(
+    "",
+    status_code=202,
+    response_model=AwardOut,
+    dependencies=_POST_DEPENDENCIES,
+    responses={
+        202: {
+            "description": "Accepted (stored as `queued`), or the award this key made before (an idempotent replay).",
+            "headers": response_headers(
+                {"Idempotent-Replayed": "`true` when the award was made by an earlier request."}
+            ),
+        },
+        **error_responses(
+            *AUTH, *JSON_BODY, "missing_idempotency_key", "invalid_idempotency_key", *AWARD_REFUSALS, *STORAGE
+        ),
+    },
+    openapi_extra=request_examples("A kudos for a wallet address", AWARD_EXAMPLE),
+)
 async def create_award(
     body: AwardCreate,
     state: StateDep,
@@ -151,6 +189,7 @@ async def create_award(
 ) -> AwardOut:
     """Accept an award: committed to the database, then delivered on chain by the worker exactly once."""
     key = _check_idempotency_key(idempotency_key)
+    await run_in_threadpool(_check_recipients, state, [body])
     ((out, created),) = await state.accepts.accept(api_key, [(key, body)])
     if created:
         state.worker.wake()
@@ -162,7 +201,20 @@ async def create_award(
     return out
 
 
-@router.post("/batch", status_code=202, response_model=list[AwardOut], dependencies=_POST_DEPENDENCIES)
+@router.post(
+    "/batch",
+    status_code=202,
+    response_model=list[AwardOut],
+    dependencies=_POST_DEPENDENCIES,
+    responses={
+        202: {
+            "description": "Every award accepted, in the order of the request (those made before as they are).",
+            "headers": response_headers({"Idempotent-Replayed-Count": "How many of the awards existed already."}),
+        },
+        **error_responses(*AUTH, *JSON_BODY, "duplicate_idempotency_key", *AWARD_REFUSALS, *STORAGE),
+    },
+    openapi_extra=request_examples("Two kudos at once", BATCH_EXAMPLE),
+)
 async def create_awards(
     body: AwardBatchRequest, state: StateDep, api_key: AwardKey, response: Response
 ) -> list[AwardOut]:
@@ -171,13 +223,18 @@ async def create_awards(
     items = [
         (item.idempotency_key, AwardCreate(**item.model_dump(exclude={"idempotency_key"}))) for item in body.awards
     ]
+    await run_in_threadpool(_check_recipients, state, [body for _, body in items])
     accepted = await state.accepts.accept(api_key, items)
     response.headers["Idempotent-Replayed-Count"] = str(sum(not created for _, created in accepted))
     state.worker.wake()
     return [out for out, _ in accepted]
 
 
-@router.get("/{award_id}", response_model=AwardOut)
+@router.get(
+    "/{award_id}",
+    response_model=AwardOut,
+    responses=error_responses(*AUTH, "award_not_found", "invalid_request", *STORAGE),
+)
 async def get_award(award_id: str, state: StateDep, api_key: AwardKey, wait: WaitQuery = 0) -> AwardOut:
     """Where an award is: ``queued`` → ``submitted`` → ``confirmed``, or ``failed`` with a reason."""
     await run_in_threadpool(_outs, state, [award_id], api_key)

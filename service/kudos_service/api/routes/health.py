@@ -7,11 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import update
+from sqlalchemy import delete
 
 from kudos_service.api.deps import StateDep
+from kudos_service.api.errors import first_line as _first_line
+from kudos_service.api.openapi import Readiness
 from kudos_service.chain import describe_error
-from kudos_service.models import Deployment
+from kudos_service.models import StorageProbe
 
 router = APIRouter(tags=["health"])
 
@@ -25,13 +27,24 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+#: What the probe stores and deletes at once: two pages, so that a database which cannot grow says so.
+_PROBE = bytes(8192)
+
+
 def _check_database(state: StateDep) -> dict[str, Any]:
+    """Store a row and delete it again, each committed: the write path of an award (new pages, the log, the
+    commit's sync) exercised for real, so a full disk or a read-only file reads as not ready, and as ready again
+    as soon as the database takes writes."""
     try:
-        with state.db.engine.connect() as conn, conn.begin() as tx:
-            conn.execute(update(Deployment).values(id=Deployment.id))
-            tx.rollback()
+        with state.db.session() as session:
+            probe = StorageProbe(payload=_PROBE)
+            session.add(probe)
+            session.flush()
+            probe_id = probe.id
+        with state.db.session() as session:
+            session.execute(delete(StorageProbe).where(StorageProbe.id == probe_id))
     except Exception as exc:
-        return {"ok": False, "error": f"the database is not writable: {exc.__class__.__name__}"}
+        return {"ok": False, "error": f"the database does not take writes: {_first_line(exc)}"}
     return {"ok": True}
 
 
@@ -52,7 +65,13 @@ def _check_chain(state: StateDep) -> tuple[dict[str, Any], dict[str, Any]]:
     return chain, signer
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    responses={
+        200: {"model": Readiness, "description": "Ready: every check is ok."},
+        503: {"model": Readiness, "description": "Not ready: the checks that failed say why (`error`)."},
+    },
+)
 def readyz(state: StateDep) -> JSONResponse:
     """Ready when the chain answers, the database takes writes and the signer can pay for a batch."""
     chain, signer = _check_chain(state)
@@ -65,7 +84,16 @@ def readyz(state: StateDep) -> JSONResponse:
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus metrics, text format.",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
 def metrics(state: StateDep) -> Response:
     """Prometheus metrics."""
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -178,7 +178,7 @@ def wallet(request: Request, address: str, state: StateDep, session: SessionDep,
             f"“{address}” is not a valid wallet address. An address is 0x followed by 40 hexadecimal digits; "
             "mixed-case addresses must carry a valid checksum.",
         )
-    if not page.isdigit() or not 1 <= int(page) <= 10**9:
+    if not (page.isascii() and page.isdigit() and len(page) <= 9) or int(page) < 1:  # "²".isdigit() is true
         return _error(request, session, 400, "No such page", f"“{page}” is not a page number (1, 2, 3…).")
     number = int(page)
     checksummed = to_checksum_address(address)

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from kudos_service.api.deps import SessionDep, require_json, require_scope
 from kudos_service.api.errors import ApiError
+from kudos_service.api.openapi import AUTH, JSON_BODY, RECIPIENT_EXAMPLE, STORAGE, error_responses, request_examples
 from kudos_service.models import ApiKey, Recipient
 from kudos_service.schemas import RecipientCreate, RecipientOut
 
@@ -23,6 +24,8 @@ AdminKey = Annotated[ApiKey, Depends(require_scope("admin"))]
     status_code=201,
     response_model=RecipientOut,
     dependencies=[Depends(require_scope("admin")), Depends(require_json)],  # a missing key is 401 before a bad body
+    responses=error_responses(*AUTH, *JSON_BODY, "recipient_exists", *STORAGE),
+    openapi_extra=request_examples("A person with a wallet", RECIPIENT_EXAMPLE),
 )
 def create_recipient(body: RecipientCreate, session: SessionDep, _: AdminKey) -> Recipient:
     """Add a person to the directory."""
@@ -53,7 +56,7 @@ def create_recipient(body: RecipientCreate, session: SessionDep, _: AdminKey) ->
     return person
 
 
-@router.get("/{handle}", response_model=RecipientOut)
+@router.get("/{handle}", response_model=RecipientOut, responses=error_responses(*AUTH, "recipient_not_found", *STORAGE))
 def get_recipient(handle: str, session: SessionDep, _: AdminKey) -> Recipient:
     """One person of the directory, by handle."""
     person = session.scalars(select(Recipient).where(Recipient.handle == handle.lower())).first()

@@ -6,7 +6,9 @@ Secret (``KUDOS_SLACK_SIGNING_SECRET``): a bad signature, or a timestamp more th
 
 The person mentioned is looked up in the directory by their Slack user id, and the award goes through
 :func:`~kudos_service.awards.accept_awards`, the path of ``POST /v1/awards``, under an idempotency key derived from
-Slack's ``trigger_id`` (unique per invocation of the command), so the same command sent twice awards once.
+Slack's ``trigger_id`` (unique per invocation of the command), so the same command sent twice awards once. A
+command without ``trigger_id`` is keyed by a hash of its signed form within the replay window (see
+:func:`_idempotency_key`): sent again with the same form, even signed again later, it awards once in that window.
 
 Awards need an API key row: the integration has one of its own (prefix ``slack``), made on first use. It cannot
 authenticate anything over HTTP: bearer keys are looked up by a 12-digit prefix, its secret hash is random bytes
@@ -19,13 +21,16 @@ sender sees it) for anything it cannot do, with the reason and what to type inst
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import secrets
+import threading
 import time
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -37,17 +42,22 @@ from sqlalchemy.orm import Session
 
 from kudos_service.api.deps import AppState, StateDep
 from kudos_service.api.errors import ApiError
-from kudos_service.awards import accept_awards
+from kudos_service.api.openapi import STORAGE, error_responses
+from kudos_service.awards import accept_awards, stored_awards
 from kudos_service.core.db import Database
 from kudos_service.models import ApiKey, Kind, Recipient
 from kudos_service.schemas import MAX_MESSAGE, AwardCreate
 
-__all__ = ["MAX_SKEW_SECONDS", "SLACK_KEY_PREFIX", "parse_command", "router", "slack_api_key"]
+__all__ = ["DEDUPE_WINDOW_SECONDS", "MAX_SKEW_SECONDS", "SLACK_KEY_PREFIX", "parse_command", "router", "slack_api_key"]
 
 router = APIRouter(tags=["slack"])
 
 #: Slack's rule: a request whose timestamp is more than five minutes from now is refused (replays).
 MAX_SKEW_SECONDS = 5 * 60
+
+#: A command without ``trigger_id`` sent again with the same signed form within this many seconds awards once: the
+#: replay window, in which a captured request's signature stays valid.
+DEDUPE_WINDOW_SECONDS = MAX_SKEW_SECONDS
 
 #: The prefix of the integration's own API key row; bearer keys have 12 hex digits, so none can look it up.
 SLACK_KEY_PREFIX = "slack"
@@ -204,15 +214,43 @@ def slack_api_key(db: Database) -> ApiKey:
         return key
 
 
-def _idempotency_key(form: Mapping[str, str], timestamp: str) -> str:
-    """The same for Slack's resends of one invocation: its ``trigger_id``, else the request's own fields."""
-    team = form.get("team_id", "")
+#: Commands keyed by their form are looked up and accepted one at a time, so that two copies of one command on
+#: either side of a window's boundary cannot both miss each other's key (see :func:`_idempotency_key`).
+_BODY_KEYED = threading.Lock()
+
+
+def _form_digest(body: bytes) -> str:
+    """A hash of the signed form, field by field in a canonical order.
+
+    Nothing in Slack's form changes when one invocation is sent again (the timestamp and the signature travel in
+    headers), while two invocations differ by their ``response_url`` at least: the whole form is the command.
+    Parsed and sorted, so that a resend encoded another way (``+`` or ``%20``, another field order) is the same.
+    """
+    fields = sorted(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+    return hashlib.sha256(json.dumps(fields, ensure_ascii=False).encode()).hexdigest()
+
+
+def _form_key(digest: str, window: int) -> str:
+    return "slack-form-" + hashlib.sha256(f"{window}\n{digest}".encode()).hexdigest()
+
+
+def _idempotency_key(session: Session, api_key: ApiKey, form: Mapping[str, str], body: bytes, timestamp: str) -> str:
+    """The same for Slack's resends of one invocation: its ``trigger_id``; else the form's hash in its window.
+
+    Windows are :data:`DEDUPE_WINDOW_SECONDS` long, counted on the signed timestamp. A command takes the key of the
+    previous window when an award was made under it, else its own window's: so two copies less than a window apart
+    share a key even across a boundary, and a copy more than two windows later awards again.
+    """
     trigger = form.get("trigger_id")
     if trigger:
-        material = f"trigger\n{team}\n{trigger}"
-    else:
-        material = f"request\n{team}\n{form.get('user_id', '')}\n{timestamp}\n{form.get('text', '')}"
-    return "slack-" + hashlib.sha256(material.encode()).hexdigest()
+        material = f"trigger\n{form.get('team_id', '')}\n{trigger}"
+        return "slack-" + hashlib.sha256(material.encode()).hexdigest()
+    digest = _form_digest(body)
+    window = int(timestamp) // DEDUPE_WINDOW_SECONDS
+    previous = _form_key(digest, window - 1)
+    if stored_awards(session, [(api_key.id, previous)]):
+        return previous
+    return _form_key(digest, window)
 
 
 @dataclass(frozen=True)
@@ -268,8 +306,15 @@ def _by_slack_id(session: Session, slack_user_id: str) -> Recipient | None:
     return session.scalars(select(Recipient).where(Recipient.slack_user_id == slack_user_id)).first()
 
 
-def _handle(state: AppState, form: Mapping[str, str], timestamp: str) -> _Answer:
-    """Award the kudos the command asks for, or say why not."""
+def _handle(state: AppState, form: Mapping[str, str], raw: bytes, timestamp: str) -> _Answer:
+    """Award the kudos the command asks for, or say why not; a command keyed by its form (no ``trigger_id``) once
+    the previous one keyed so is committed."""
+    with nullcontext() if form.get("trigger_id") else _BODY_KEYED:
+        return _award(state, form, raw, timestamp)
+
+
+def _award(state: AppState, form: Mapping[str, str], raw: bytes, timestamp: str) -> _Answer:
+    """Award the kudos the command asks for, or say why not (``raw``: the signed form, as it came)."""
     sender_id = form.get("user_id", "")
     api_key = slack_api_key(state.db)
     with state.db.session() as session:
@@ -282,11 +327,14 @@ def _handle(state: AppState, form: Mapping[str, str], timestamp: str) -> _Answer
         sender = _by_slack_id(session, sender_id)
         giver = sender.display_name if sender is not None else form.get("user_name") or sender_id
         try:
-            body = AwardCreate(
+            award = AwardCreate(
                 recipient=f"@{recipient.handle}", kind=kind.slug, message=message, awarded_by=giver[:200]
             )
             (accepted,) = accept_awards(
-                session, settings=state.settings, api_key=api_key, items=[(_idempotency_key(form, timestamp), body)]
+                session,
+                settings=state.settings,
+                api_key=api_key,
+                items=[(_idempotency_key(session, api_key, form, raw, timestamp), award)],
             )
         except ValidationError:
             return _Answer(_ephemeral(f"This kudos cannot be given as written. {USAGE}."))
@@ -297,7 +345,42 @@ def _handle(state: AppState, form: Mapping[str, str], timestamp: str) -> _Answer
         return _Answer(_given(recipient, sender_id, kind, message, state.settings.base_url), accepted.created)
 
 
-@router.post("/integrations/slack/commands", summary="Slack's /kudos slash command")
+@router.post(
+    "/integrations/slack/commands",
+    summary="Slack's /kudos slash command",
+    responses={
+        200: {"description": "Slack's response message: `in_channel` for a kudos given, `ephemeral` otherwise."},
+        **error_responses(
+            "invalid_slack_signature",
+            "stale_slack_request",
+            "not_found",
+            "payload_too_large",
+            "unsupported_media_type",
+            *STORAGE,
+        ),
+    },
+    openapi_extra={
+        "parameters": [
+            {"name": "X-Slack-Request-Timestamp", "in": "header", "required": True, "schema": {"type": "string"}},
+            {"name": "X-Slack-Signature", "in": "header", "required": True, "schema": {"type": "string"}},
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            name: {"type": "string"}
+                            for name in ("command", "text", "user_id", "trigger_id", "team_id", "channel_id")
+                        },
+                        "required": ["command", "text", "user_id"],
+                    }
+                }
+            },
+        },
+    },
+)
 async def slack_command(request: Request, state: StateDep) -> dict[str, Any]:
     """``/kudos @someone <kind> <message>`` from Slack: signed with the app's Signing Secret; answered in Slack's
     response format (``in_channel`` for a kudos given, ``ephemeral`` for the sender alone otherwise)."""
@@ -311,7 +394,7 @@ async def slack_command(request: Request, state: StateDep) -> dict[str, Any]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         raise ApiError(415, "unsupported_media_type", "Slack commands are sent as application/x-www-form-urlencoded")
-    answer = await run_in_threadpool(_handle, state, _form(body), timestamp)
+    answer = await run_in_threadpool(_handle, state, _form(body), body, timestamp)
     if answer.created:
         state.worker.wake()
     return answer.body

@@ -6,7 +6,7 @@ import json
 from typing import Annotated, Any
 
 from eth_utils.crypto import keccak
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Path, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -14,12 +14,26 @@ from kudos_chain import KudosError, RevokeReason, TokenNotFoundError
 from kudos_chain.indexer import index_tokens
 from kudos_service.api.deps import AppState, SessionDep, StateDep, require_json, require_scope
 from kudos_service.api.errors import ApiError
+from kudos_service.api.openapi import (
+    AUTH,
+    JSON_BODY,
+    STORAGE,
+    SVG_BADGE,
+    RevokeOut,
+    TokenMetadata,
+    error_responses,
+    request_examples,
+    response_headers,
+)
 from kudos_service.badge import badge_svg
 from kudos_service.chain import describe_error
 from kudos_service.models import ApiKey, Award, Kind
-from kudos_service.schemas import RevokeRequest
+from kudos_service.schemas import RevokeRequest, WholeNumber
 
 router = APIRouter(tags=["tokens"])
+
+#: A token id in a path: digits only (``/v1/tokens/1.0`` is not token 1).
+TokenIdPath = Annotated[WholeNumber, Path(description="The kudos's token id.", examples=[1])]
 
 _SVG_HEADERS = {
     "Cache-Control": "public, max-age=300",
@@ -44,33 +58,53 @@ def _award_for_token(session: SessionDep, token_id: int) -> Award:
     return award
 
 
-def _revoked(session: SessionDep, token_id: int) -> bool:
-    owner = session.execute(select(index_tokens.c.owner).where(index_tokens.c.token_id == token_id)).first()
-    return owner is not None and owner[0] is None
+def _indexed(state: AppState, session: Session, token_id: int) -> tuple[str | None, bytes] | None:
+    """``(owner, content hash)`` of ``token_id`` in the service's event index (owner None: revoked or burnt), or
+    None while the index has not reached its block yet (the worker refreshes it within about a second).
+
+    The lookup names the contract too: the index's key is ``(contract, token_id)``, so this is one primary-key
+    read however many kudos the index holds.
+    """
+    deployment = state.catalog.deployment(session)
+    if deployment is None:
+        return None
+    row = session.execute(
+        select(index_tokens.c.owner, index_tokens.c.content_hash).where(
+            index_tokens.c.contract == deployment[1], index_tokens.c.token_id == token_id
+        )
+    ).first()
+    return None if row is None else (row[0], bytes(row[1]))
 
 
-def _onchain_hash(state: StateDep, token_id: int) -> bytes:
-    cache: dict[int, bytes] = state.hash_cache
-    if token_id in cache:
-        return cache[token_id]
+def _hash_in_award_block(state: AppState, award: Award, token_id: int) -> bytes:
+    """The content hash of ``token_id``'s ``KudosAwarded`` event, read from the one block its award was mined in
+    (recorded when it was confirmed): one ``eth_getLogs`` of one block, however long the chain."""
+    block = award.block_number
+    if block is None:  # a token id is recorded with its block: only a row edited by hand lacks one
+        raise ApiError(404, "token_not_found", f"kudos {token_id} has no recorded block on chain")
     try:
         ctx = state.chain.get()
-        event = ctx.client.award_events([token_id]).get(token_id)
+        event = ctx.client.award_events([token_id], from_block=block, to_block=block).get(token_id)
     except (KudosError, OSError) as exc:  # OSError: requests' errors, when the node went away
         reason = describe_error(exc, state.settings)
         raise ApiError(503, "chain_unavailable", f"the chain cannot be read to verify this kudos: {reason}") from None
     if event is None:
-        raise ApiError(404, "token_not_found", f"kudos {token_id} has no award event on chain")
-    cache[token_id] = event.data[:32]
-    return cache[token_id]
+        raise ApiError(404, "token_not_found", f"kudos {token_id} has no award event on chain in block {block}")
+    return event.data[:32]
 
 
 def _verified(state: AppState, session: Session, token_id: int) -> tuple[Award, bytes]:
-    """The award of ``token_id`` and its on-chain content hash, refused unless its stored metadata matches it."""
+    """The award of ``token_id`` and its on-chain content hash, refused unless its stored metadata matches it.
+
+    The hash comes from the event index, or, for a kudos the index has not reached yet, from its award's block:
+    never from a scan of the chain, so a public read costs the same at ten kudos as at ten million, and nothing
+    is cached.
+    """
     award = _award_for_token(session, token_id)
-    if _revoked(session, token_id):
+    indexed = _indexed(state, session, token_id)
+    if indexed is not None and indexed[0] is None:
         raise ApiError(410, "token_revoked", f"kudos {token_id} was revoked or burnt")
-    expected = _onchain_hash(state, token_id)
+    expected = indexed[1] if indexed is not None else _hash_in_award_block(state, award, token_id)
     if keccak(award.metadata_json) != expected:
         raise ApiError(
             409,
@@ -80,8 +114,22 @@ def _verified(state: AppState, session: Session, token_id: int) -> tuple[Award, 
     return award, expected
 
 
-@router.get("/v1/tokens/{token_id}")
-def token_metadata(token_id: int, state: StateDep, session: SessionDep) -> Response:
+#: What a read of verified metadata can answer besides the metadata (see :func:`_verified`).
+_VERIFIED = ("invalid_request", "token_not_found", "token_revoked", "metadata_mismatch", "chain_unavailable", *STORAGE)
+
+
+@router.get(
+    "/v1/tokens/{token_id}",
+    responses={
+        200: {
+            "model": TokenMetadata,
+            "description": "The metadata, byte for byte as hashed on chain.",
+            "headers": response_headers({"X-Content-Hash": "The content hash on chain (0x and 64 hex digits)."}),
+        },
+        **error_responses(*_VERIFIED),
+    },
+)
+def token_metadata(token_id: TokenIdPath, state: StateDep, session: SessionDep) -> Response:
     """The ERC-721 metadata JSON of a kudos, served only when it hashes to the content hash on chain."""
     award, expected = _verified(state, session, token_id)
     return Response(
@@ -104,14 +152,22 @@ def _svg(session: Session, award: Award, label: str) -> Response:
     return Response(svg, media_type="image/svg+xml", headers=_SVG_HEADERS)
 
 
-@router.get("/v1/tokens/{token_id}/image.svg")
-def token_image(token_id: int, state: StateDep, session: SessionDep) -> Response:
+@router.get(
+    "/v1/tokens/{token_id}/image.svg",
+    response_class=Response,
+    responses={200: SVG_BADGE, **error_responses(*_VERIFIED)},
+)
+def token_image(token_id: TokenIdPath, state: StateDep, session: SessionDep) -> Response:
     """The badge picture of a kudos, drawn only from metadata that matches the chain."""
     award, _ = _verified(state, session, token_id)
     return _svg(session, award, f"#{token_id}")
 
 
-@router.get("/v1/awards/{award_id}/image.svg")
+@router.get(
+    "/v1/awards/{award_id}/image.svg",
+    response_class=Response,
+    responses={200: SVG_BADGE, **error_responses("award_not_found", *_VERIFIED[1:])},
+)
 def award_image(award_id: str, state: StateDep, session: SessionDep) -> Response:
     """The badge picture of an award (the URL its metadata names, known before the token id is)."""
     award = session.get(Award, award_id)
@@ -125,9 +181,18 @@ def award_image(award_id: str, state: StateDep, session: SessionDep) -> Response
     return _svg(session, award, "pending")
 
 
-@router.post("/v1/tokens/{token_id}/revoke", dependencies=[Depends(require_json)])
+@router.post(
+    "/v1/tokens/{token_id}/revoke",
+    dependencies=[Depends(require_json)],
+    response_model=None,  # documented as RevokeOut; the route's dict is sent as it is
+    responses={
+        200: {"model": RevokeOut, "description": "Revoked: the kudos is burnt on chain."},
+        **error_responses(*AUTH, *JSON_BODY, "token_not_found", "chain_unavailable", *STORAGE),
+    },
+    openapi_extra=request_examples("Awarded by mistake", {"reason": "mistake"}),
+)
 def revoke_token(
-    token_id: int, body: RevokeRequest, state: StateDep, _: Annotated[ApiKey, Depends(require_scope("revoke"))]
+    token_id: TokenIdPath, body: RevokeRequest, state: StateDep, _: Annotated[ApiKey, Depends(require_scope("revoke"))]
 ) -> dict[str, Any]:
     """Revoke (burn) a kudos on chain with a reason code (``revoke`` scope)."""
     _check_token_id(token_id)

@@ -8,14 +8,16 @@ from typing import Annotated
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from fastapi import APIRouter, Query
+from pydantic import BeforeValidator
 from sqlalchemy import func, select
 
 from kudos_chain.indexer import index_tokens
 from kudos_chain.types import utc_from_timestamp
 from kudos_service.api.deps import SessionDep, StateDep
 from kudos_service.api.errors import ApiError
+from kudos_service.api.openapi import STORAGE, error_responses
 from kudos_service.models import Award, Deployment, Kind
-from kudos_service.schemas import WalletItem, WalletOut, is_valid_address
+from kudos_service.schemas import WalletItem, WalletOut, is_valid_address, whole_number
 
 router = APIRouter(prefix="/v1/wallets", tags=["wallets"])
 
@@ -80,13 +82,17 @@ def wallet_page(session: SessionDep, base_url: str, address: str, limit: int, of
     )
 
 
-@router.get("/{address}", response_model=WalletOut)
+@router.get(
+    "/{address}",
+    response_model=WalletOut,
+    responses=error_responses("invalid_address", "invalid_request", "not_deployed", *STORAGE),
+)
 def get_wallet(
     address: str,
     state: StateDep,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, lt=2**63)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200), BeforeValidator(whole_number)] = 50,
+    offset: Annotated[int, Query(ge=0, lt=2**63), BeforeValidator(whole_number)] = 0,
 ) -> WalletOut:
     """Every kudos an address holds, newest first, paged (public: the chain is public anyway)."""
     return wallet_page(session, state.settings.base_url, checked_address(address), limit, offset)
