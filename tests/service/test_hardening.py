@@ -6,12 +6,15 @@ The inputs that could kill a process (bodies nested 100,000 deep, bodies of many
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
 import pytest
 from kudos_service.api.middleware import json_depth
+from kudos_service.awards import _request_hash
 from kudos_service.models import Award
+from kudos_service.schemas import AwardCreate
 from sqlalchemy import event, select
 
 from kudos_chain import KudosClient
@@ -321,3 +324,13 @@ def test_a_full_database_is_a_503_and_readyz_says_so_until_it_takes_writes_again
         keys = set(session.scalars(select(Award.idempotency_key)))
     assert not any(k.startswith(f"full-{attempt}-") for k in keys)  # the refused batch stored nothing
     assert service.award_count() == before + 200 * attempt + 1
+
+
+def test_a_request_without_recipient_is_contract_hashes_as_before_the_field_existed():
+    """Idempotency compares request hashes, and keys never expire: a body sent again after the upgrade must hash
+    as the stored award did, or its replay would become a 409."""
+    body = award_body(recipient_name="Ada", transferable=True)
+    before_the_field = {"recipient_name": None, "transferable": None} | body
+    old = hashlib.sha256(json.dumps(before_the_field, sort_keys=True, default=str).encode()).digest()
+    assert _request_hash(AwardCreate(**body)) == old
+    assert _request_hash(AwardCreate(**body, recipient_is_contract=True)) != old
