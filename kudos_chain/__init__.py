@@ -37,12 +37,13 @@ from kudos_chain.exceptions import (
 )
 from kudos_chain.keys import Signer
 from kudos_chain.metadata import KudosMetadata, canonical_json, content_hash
-from kudos_chain.transactions import FeePolicy, SignedTx, TransactionManager
-from kudos_chain.types import Award, AwardResult, Kudos, RevokeReason, TokenId, TxResult
+from kudos_chain.transactions import FeePolicy, Fees, SendOutcome, SignedTx, TransactionManager
+from kudos_chain.types import Award, AwardEvent, AwardResult, Kudos, RevokeReason, TokenId, TxResult
 
 __all__ = [
     "KUDOS_INTERFACE_ID",
     "Award",
+    "AwardEvent",
     "AwardResult",
     "Chain",
     "ChainError",
@@ -54,6 +55,7 @@ __all__ = [
     "ContractRevertError",
     "FeeCapExceededError",
     "FeePolicy",
+    "Fees",
     "InvalidAdminError",
     "InvalidBatchError",
     "InvalidRecipientError",
@@ -68,6 +70,7 @@ __all__ = [
     "NotAKudosTokenError",
     "NotTokenOwnerError",
     "RevokeReason",
+    "SendOutcome",
     "SignedTx",
     "Signer",
     "SoulboundError",

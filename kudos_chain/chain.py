@@ -276,6 +276,26 @@ class Chain:
         """The next nonce of ``address``, counting its transactions in the node's pool."""
         return int(self.w3.eth.get_transaction_count(address, "pending"))
 
+    def mined_nonce(self, address: str) -> int:
+        """How many transactions of ``address`` the newest block holds: every nonce below it is used for good
+        (unless a reorg takes blocks back)."""
+        return int(self.w3.eth.get_transaction_count(Web3.to_checksum_address(address), "latest"))
+
+    def head(self) -> tuple[int, bytes, int, int]:
+        """``(number, hash, base fee per gas, gas limit)`` of the newest block, in one request."""
+        block = self.w3.eth.get_block("latest")
+        return (
+            int(block["number"]),
+            _to_bytes(block["hash"]),
+            int(block.get("baseFeePerGas") or 0),
+            int(block["gasLimit"]),
+        )
+
+    def genesis_hash(self) -> bytes:
+        """The hash of block 0: what tells one chain from another with the same id (a development node started
+        again without its state has a new one)."""
+        return _to_bytes(self.w3.eth.get_block(0)["hash"])
+
     # ------------------------------------------------------------------------------------------------------
     # Logs
     # ------------------------------------------------------------------------------------------------------
@@ -383,6 +403,7 @@ class Receipt:
     block_number: int
     gas_used: int
     logs: tuple[Log, ...]
+    block_hash: bytes = b""
 
     @classmethod
     def from_rpc(cls, raw: Any) -> Receipt:
@@ -393,6 +414,7 @@ class Receipt:
             block_number=_to_int(raw["blockNumber"]),
             gas_used=_to_int(raw["gasUsed"]),
             logs=tuple(Log.from_rpc(log) for log in raw["logs"]),
+            block_hash=_to_bytes(raw.get("blockHash") or b""),
         )
 
 

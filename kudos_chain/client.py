@@ -42,6 +42,7 @@ from kudos_chain.metadata import KudosMetadata, content_hash
 from kudos_chain.transactions import FeePolicy, TransactionManager
 from kudos_chain.types import (
     Award,
+    AwardEvent,
     AwardResult,
     Kudos,
     RevokeReason,
@@ -50,7 +51,7 @@ from kudos_chain.types import (
     utc_from_timestamp,
 )
 
-__all__ = ["KUDOS_INTERFACE_ID", "KudosClient", "is_valid_address"]
+__all__ = ["KUDOS_INTERFACE_ID", "KudosClient", "is_valid_address", "recover_calldata", "revoke_calldata"]
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +103,20 @@ def _types(signature: str) -> list[str]:
 
 def _calldata(signature: str, *args: Any) -> bytes:
     return _selector(signature) + abi_encode(_types(signature), list(args))
+
+
+def revoke_calldata(token_id: int, reason: int = 0) -> bytes:
+    """The calldata of ``revoke(tokenId, reason)``: for a caller that signs and sends it itself (an outbox).
+
+    >>> revoke_calldata(7, 1).hex()[:8] == _selector("revoke(uint256,uint32)").hex()
+    True
+    """
+    return _calldata(_SIGNATURES["revoke"][0], token_id, int(reason))
+
+
+def recover_calldata(token_id: int, to: str) -> bytes:
+    """The calldata of ``recover(tokenId, to)``: move a kudos to a person's new wallet (admin only)."""
+    return _calldata(_SIGNATURES["recover"][0], token_id, _address(to, "the new wallet"))
 
 
 def request_id_bytes(request_id: bytes | str) -> bytes:
@@ -310,7 +325,7 @@ class KudosClient:
         if not awards:
             return []
         receipts = self.manager().transact_many([self._call(self.award_calldata(a)) for a in awards], timeout=timeout)
-        return [r for receipt in receipts for r in self._awards_in(receipt)]
+        return [r for receipt in receipts for r in self.awards_in(receipt)]
 
     def award_batch(
         self, awards: Sequence[Award], *, batch_size: int = MAX_BATCH_SIZE, timeout: float | None = None
@@ -326,9 +341,48 @@ class KudosClient:
         chunks = [awards[i : i + batch_size] for i in range(0, len(awards), batch_size)]
         calls = [self._call(self.award_batch_calldata(chunk)) for chunk in chunks]
         receipts = self.manager().transact_many(calls, timeout=timeout)
-        return [r for receipt in receipts for r in self._awards_in(receipt)]
+        return [r for receipt in receipts for r in self.awards_in(receipt)]
 
-    def _awards_in(self, receipt: Receipt) -> list[AwardResult]:
+    # ------------------------------------------------------------------------------------------------------
+    # Events
+    # ------------------------------------------------------------------------------------------------------
+
+    def award_event(self, log: Log) -> AwardEvent | None:
+        """The ``KudosAwarded`` event ``log`` carries, or None for any other log (of another contract too)."""
+        if log.address != self.address or len(log.topics) != 3 or log.topics[0] != KUDOS_AWARDED_TOPIC:
+            return None
+        return AwardEvent(
+            token_id=TokenId(int.from_bytes(log.topics[1], "big")),
+            request_id=log.topics[2],
+            content_hash=log.data[:32],
+            tx_hash=log.tx_hash,
+            block_number=log.block_number,
+            log_index=log.log_index,
+        )
+
+    def award_events_in(self, receipt: Receipt) -> list[AwardEvent]:
+        """The awards a mined transaction made, in order."""
+        return [e for e in map(self.award_event, receipt.logs) if e is not None]
+
+    def awards_by_request_id(
+        self, request_ids: Sequence[bytes | str], *, from_block: int | None = None, to_block: int | None = None
+    ) -> dict[bytes, AwardEvent]:
+        """The award event of each request id that was awarded, by request id, in one batch of ``eth_getLogs``
+        (the request id is an indexed topic): how a caller finds out which of its awards a chain holds.
+
+        :param from_block: the oldest block to search (by default, the contract's deployment block).
+        :param to_block: the newest block to search (by default, the chain's head).
+        """
+        ids = [request_id_bytes(r) for r in request_ids]
+        topic_sets = [[KUDOS_AWARDED_TOPIC, None, ids[i : i + 100]] for i in range(0, len(ids), 100)]
+        if not topic_sets:
+            return {}
+        start = self.from_block if from_block is None else max(from_block, self.from_block)
+        logs = self.chain.get_logs(address=self.address, topic_sets=topic_sets, from_block=start, to_block=to_block)
+        return {e.request_id: e for e in map(self.award_event, logs) if e is not None}
+
+    def awards_in(self, receipt: Receipt) -> list[AwardResult]:
+        """The kudos a mined transaction awarded, with their recipients."""
         owners: dict[int, ChecksumAddress] = {}
         results = []
         for log in receipt.logs:
@@ -336,13 +390,12 @@ class KudosClient:
                 continue
             if log.topics[0] == TRANSFER_TOPIC and len(log.topics) == 4:
                 owners[int.from_bytes(log.topics[3], "big")] = _topic_address(log.topics[2])
-            elif log.topics[0] == KUDOS_AWARDED_TOPIC:
-                token_id = int.from_bytes(log.topics[1], "big")
+            elif (event := self.award_event(log)) is not None:
                 results.append(
                     AwardResult(
-                        token_id=TokenId(token_id),
-                        request_id=log.topics[2],
-                        recipient=owners[token_id],
+                        token_id=event.token_id,
+                        request_id=event.request_id,
+                        recipient=owners[event.token_id],
                         tx_hash=receipt.tx_hash,
                         block_number=receipt.block_number,
                     )

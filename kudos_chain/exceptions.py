@@ -121,10 +121,20 @@ class TransactionError(KudosError):
 class FeeCapExceededError(TransactionError):
     """The fee the network asks is above the cap the caller set."""
 
-    def __init__(self, required_wei: int, cap_wei: int) -> None:
+    def __init__(self, required_wei: int, cap_wei: int, *, base_fee: int | None = None) -> None:
         self.required_wei = required_wei
         self.cap_wei = cap_wei
-        super().__init__(f"the network needs a max fee of {required_wei} wei per gas, above the cap of {cap_wei}")
+        self.base_fee = base_fee
+        if base_fee is not None and base_fee > cap_wei:
+            message = f"base fee {_gwei(base_fee)} is above the cap of {_gwei(cap_wei)}"
+        else:
+            message = f"the network needs a max fee of {_gwei(required_wei)}, above the cap of {_gwei(cap_wei)}"
+        super().__init__(message)
+
+
+def _gwei(wei: int) -> str:
+    """``41 gwei``, ``0.5 gwei``: a fee per gas in words."""
+    return f"{wei / 10**9:.9g} gwei"
 
 
 class TransactionTimeoutError(TransactionError):

@@ -9,7 +9,9 @@ only once.
 
 from __future__ import annotations
 
+import enum
 import logging
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -31,7 +33,7 @@ from kudos_chain.exceptions import (
 from kudos_chain.exceptions import RevertDecoder as _RevertDecoder
 from kudos_chain.keys import Signer
 
-__all__ = ["FeePolicy", "SignedTx", "TransactionManager"]
+__all__ = ["FeePolicy", "Fees", "SendOutcome", "SignedTx", "TransactionManager", "classify_refusal"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +54,27 @@ class FeePolicy:
     gas_headroom: float = 1.2
 
 
+#: Nodes accept a transaction that replaces a pending one (same sender and nonce) only when both its max fee and
+#: its tip are at least this much higher (geth's and anvil's ``--txpool.pricebump`` default: 10 %).
+REPLACEMENT_BUMP = 0.10
+
+
+@dataclass(frozen=True, slots=True)
+class Fees:
+    """The EIP-1559 fees of one transaction, in wei per gas."""
+
+    max_fee_per_gas: int
+    max_priority_fee_per_gas: int
+
+    def bumped(self) -> Fees:
+        """The least fees a node accepts to replace a transaction priced at these (10 % more on both, rounded up)."""
+        return Fees(_bump(self.max_fee_per_gas), _bump(self.max_priority_fee_per_gas))
+
+
+def _bump(wei: int) -> int:
+    return max(wei + 1, math.ceil(wei * (1 + REPLACEMENT_BUMP)))
+
+
 @dataclass(frozen=True, slots=True)
 class SignedTx:
     """A transaction signed and ready to broadcast; store ``raw`` to broadcast it again later."""
@@ -61,6 +84,46 @@ class SignedTx:
     sender: ChecksumAddress
     raw: bytes
     gas: int
+    fees: Fees | None = None
+
+
+class SendOutcome(enum.Enum):
+    """What a node said to a signed transaction (:meth:`TransactionManager.send`)."""
+
+    #: In the node's pool now, or already there, or already mined.
+    SENT = "sent"
+    #: Its nonce is used by a mined transaction (this one, or another with the same nonce).
+    NONCE_USED = "nonce_used"
+    #: Its fees are too low: below the block's base fee, or not enough above a pending one with its nonce.
+    UNDERPRICED = "underpriced"
+    #: The sender cannot pay its gas.
+    NO_FUNDS = "no_funds"
+    #: Refused for another reason (the message says which).
+    REFUSED = "refused"
+
+
+def classify_refusal(message: str) -> SendOutcome:
+    """The :class:`SendOutcome` of a node's refusal of ``eth_sendRawTransaction``, from its message (geth, anvil,
+    reth, Nethermind and Erigon word them alike).
+
+    >>> classify_refusal("replacement transaction underpriced")
+    <SendOutcome.UNDERPRICED: 'underpriced'>
+    >>> classify_refusal("nonce too low: next nonce 7, tx nonce 5")
+    <SendOutcome.NONCE_USED: 'nonce_used'>
+    """
+    text = message.lower()
+    if "already known" in text or "known transaction" in text or "already imported" in text:
+        return SendOutcome.SENT
+    if "nonce too low" in text or "nonce has already been used" in text or "oldnonce" in text:
+        return SendOutcome.NONCE_USED
+    if "insufficient funds" in text or "insufficient balance" in text:
+        return SendOutcome.NO_FUNDS
+    if any(
+        s in text
+        for s in ("underpriced", "less than block base fee", "fee too low", "feecap", "fee cap", "max fee per gas less")
+    ):
+        return SendOutcome.UNDERPRICED
+    return SendOutcome.REFUSED
 
 
 class TransactionManager:
@@ -111,25 +174,42 @@ class TransactionManager:
         with self._lock:
             self._next_nonce = None
 
+    def tip(self) -> int:
+        """The priority fee to offer: the policy's, else the node's suggestion, else 1 gwei."""
+        if self.fees.max_priority_fee_per_gas is not None:
+            return self.fees.max_priority_fee_per_gas
+        try:
+            return int(self.chain.w3.eth.max_priority_fee)
+        except (Web3RPCError, ValueError, NotImplementedError):
+            return GWEI
+
+    def fees_for(self, base_fee: int, *, tip: int | None = None, at_least: Fees | None = None) -> Fees:
+        """The fees of a transaction for a block of ``base_fee``: twice the base fee plus the tip (room for six
+        full blocks of rising fees), within the cap; with ``at_least``, never below those fees (a replacement).
+
+        :raises FeeCapExceededError: when the base fee and tip alone, or the least replacement, are above the cap.
+        """
+        tip = self.tip() if tip is None else tip
+        max_fee = 2 * base_fee + tip
+        if at_least is not None:
+            tip = max(tip, at_least.max_priority_fee_per_gas)
+            max_fee = max(max_fee, at_least.max_fee_per_gas, base_fee + tip)
+        cap = self.fees.max_fee_per_gas
+        if cap is not None and max_fee > cap:
+            least = max(base_fee + tip, at_least.max_fee_per_gas if at_least is not None else 0)
+            if least > cap:
+                raise FeeCapExceededError(least, cap, base_fee=base_fee)
+            max_fee = cap
+        return Fees(max_fee, min(tip, max_fee))
+
     def current_fees(self) -> tuple[int, int]:
         """``(max_fee_per_gas, max_priority_fee_per_gas)`` for the next block, within the cap.
 
         :raises FeeCapExceededError: when the base fee and tip alone are above the cap.
         """
         base_fee = int(self.chain.w3.eth.get_block("latest").get("baseFeePerGas") or 0)
-        tip = self.fees.max_priority_fee_per_gas
-        if tip is None:
-            try:
-                tip = int(self.chain.w3.eth.max_priority_fee)
-            except (Web3RPCError, ValueError, NotImplementedError):
-                tip = GWEI
-        max_fee = 2 * base_fee + tip
-        cap = self.fees.max_fee_per_gas
-        if cap is not None and max_fee > cap:
-            if base_fee + tip > cap:
-                raise FeeCapExceededError(base_fee + tip, cap)
-            max_fee = cap
-        return max_fee, min(tip, max_fee)
+        fees = self.fees_for(base_fee)
+        return fees.max_fee_per_gas, fees.max_priority_fee_per_gas
 
     # ------------------------------------------------------------------------------------------------------
     # Signing and sending
@@ -173,8 +253,46 @@ class TransactionManager:
                 "maxPriorityFeePerGas": tip,
             }
             s = self.signer.sign_transaction(tx)
-            signed.append(SignedTx(HexStr(s.hash.to_0x_hex()), first + offset, sender, bytes(s.raw_transaction), limit))
+            signed.append(
+                SignedTx(
+                    HexStr(s.hash.to_0x_hex()),
+                    first + offset,
+                    sender,
+                    bytes(s.raw_transaction),
+                    limit,
+                    Fees(max_fee, tip),
+                )
+            )
         return signed
+
+    def sign_at(self, call: TxParams, *, nonce: int, gas: int, fees: Fees) -> SignedTx:
+        """Sign ``call`` with the nonce, gas limit and fees given: for a caller that allocates nonces itself (an
+        outbox), and for a replacement (the same nonce and calldata, higher fees). Nothing is estimated or sent."""
+        tx: dict[str, Any] = {
+            "type": 2,
+            "chainId": self.chain.chain_id,
+            "nonce": nonce,
+            "to": call["to"],
+            "data": call.get("data", b""),
+            "value": int(call.get("value", 0)),
+            "gas": gas,
+            "maxFeePerGas": fees.max_fee_per_gas,
+            "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
+        }
+        s = self.signer.sign_transaction(tx)
+        return SignedTx(HexStr(s.hash.to_0x_hex()), nonce, self.signer.address, bytes(s.raw_transaction), gas, fees)
+
+    def send(self, txs: Sequence[SignedTx]) -> list[tuple[SendOutcome, str]]:
+        """Broadcast signed transactions in one batch and say, for each, what the node made of it, without
+        raising: ``(outcome, the node's message)``. A refused one does not stop the others being sent."""
+        out: list[tuple[SendOutcome, str]] = []
+        for result in self.chain.send_raw_many([t.raw for t in txs]):
+            if isinstance(result, Exception):
+                message = _message(result)
+                out.append((classify_refusal(message), message))
+            else:
+                out.append((SendOutcome.SENT, ""))
+        return out
 
     def broadcast_many(self, txs: Sequence[SignedTx]) -> list[HexStr]:
         """Send signed transactions to the node, in nonce order.

@@ -9,7 +9,7 @@ from typing import NewType
 
 from eth_typing import ChecksumAddress, HexStr
 
-__all__ = ["Award", "AwardResult", "Kudos", "RevokeReason", "TokenId", "TxResult"]
+__all__ = ["Award", "AwardEvent", "AwardResult", "Kudos", "RevokeReason", "TokenId", "TxResult"]
 
 TokenId = NewType("TokenId", int)
 """The id of a kudos: sequential from 1, never reused."""
@@ -61,6 +61,18 @@ class AwardResult:
     recipient: ChecksumAddress
     tx_hash: HexStr
     block_number: int
+
+
+@dataclass(frozen=True, slots=True)
+class AwardEvent:
+    """A ``KudosAwarded`` event: which kudos an award minted, for which request, with which content hash, where."""
+
+    token_id: TokenId
+    request_id: bytes
+    content_hash: bytes
+    tx_hash: HexStr
+    block_number: int
+    log_index: int
 
 
 @dataclass(frozen=True, slots=True)

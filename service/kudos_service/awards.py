@@ -275,7 +275,15 @@ def award_out(session: Session, award: Award, *, base_url: str, catalog: Catalog
     catalog = catalog or Catalog()
     deployment = catalog.deployment(session)
     kind = catalog.kinds(session, [award.kind_id])[award.kind_id]
-    tx_hash = award.tx.tx_hash if award.tx_id is not None and award.tx is not None else None
+    tx_hash = None
+    status_reason = None
+    if award.tx_id is not None and award.tx is not None:
+        tx_hash = award.tx.tx_hash  # the version mined
+    elif award.operation_id is not None and award.operation is not None:
+        versions = award.operation.versions
+        tx_hash = versions[-1].tx_hash if versions else None  # the newest version sent
+    if award.status == AwardStatus.SUBMITTED and award.operation is not None:
+        status_reason = award.operation.note
     token_uri = None if award.token_id is None else f"{base_url}/v1/tokens/{award.token_id}"
     return AwardOut(
         id=award.id,
@@ -285,6 +293,7 @@ def award_out(session: Session, award: Award, *, base_url: str, catalog: Catalog
         transferable=award.transferable,
         content_hash="0x" + award.content_hash.hex(),
         failure_reason=award.failure_reason,
+        status_reason=status_reason,
         tx_hash=tx_hash,
         token_id=award.token_id,
         token_uri=token_uri,

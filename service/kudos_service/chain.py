@@ -7,6 +7,7 @@ import threading
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from eth_utils.crypto import keccak
 from sqlalchemy import select
 
 from kudos_chain import Chain, KudosClient, Signer, TransactionManager
@@ -18,7 +19,7 @@ from kudos_service.core.db import Database
 from kudos_service.core.files import private_dir, private_file
 from kudos_service.models import Deployment
 
-__all__ = ["ChainContext", "ChainHolder", "describe_error"]
+__all__ = ["ChainContext", "ChainHolder", "ChainReplacedError", "chain_identity", "describe_error", "identity_problem"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,34 @@ def describe_error(exc: BaseException, settings: Settings) -> str:
     for secret in sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True):
         text = text.replace(secret, redact_url(url) if secret == url else "…")
     return text
+
+
+class ChainReplacedError(ConfigurationError):
+    """The node answers for another chain than the one the service stored (see :func:`identity_problem`)."""
+
+
+def identity_problem(stored: tuple[bytes, bytes], actual: tuple[bytes, bytes], contract: str) -> str | None:
+    """Why the chain ``actual`` (genesis hash, contract code hash) is not the chain ``stored``, or None."""
+    if actual[0] != stored[0]:
+        return (
+            f"the node answers for another chain: its genesis block is 0x{actual[0].hex()[:16]}…, not "
+            f"0x{stored[0].hex()[:16]}… as when the service started on it (a development node started again without "
+            "its state, or another network); delivery stopped and nothing was written. Deploy the contract again "
+            "and run `kudos chain redeliver` to deliver the awards on this chain"
+        )
+    if actual[1] != stored[1]:
+        return (
+            f"the node answers for another chain: the contract {contract} has other code than when the service "
+            "started (none, or another contract); delivery stopped and nothing was written. Deploy the contract "
+            "again and run `kudos chain redeliver` to deliver the awards on this chain"
+        )
+    return None
+
+
+def chain_identity(chain: Chain, contract: str) -> tuple[bytes, bytes]:
+    """``(genesis hash, keccak256 of the contract's code)`` of the chain the node answers for."""
+    (code,) = chain.codes_many([contract])
+    return chain.genesis_hash(), keccak(code)
 
 
 @dataclass
@@ -71,6 +100,11 @@ def open_chain(settings: Settings, db: Database) -> ChainContext:
         known = (
             None if deployment is None else (deployment.chain_id, deployment.contract_address, deployment.from_block)
         )
+        stored = (
+            None
+            if deployment is None or deployment.genesis_hash is None or deployment.code_hash is None
+            else (bytes(deployment.genesis_hash), bytes(deployment.code_hash))
+        )
     if settings.embedded:
         private_dir(settings.data_dir)
         private_file(settings.chain_path)  # the library creates it 0600; this tightens one an older version made
@@ -91,6 +125,10 @@ def open_chain(settings: Settings, db: Database) -> ChainContext:
     assert settings.signer_keystore is not None
     signer = Signer.from_keystore(settings.signer_keystore, settings.signer_password_value())
     chain = Chain.connect(settings.rpc_url.get_secret_value(), chain_id=settings.chain_id)
+    if stored is not None and known is not None:
+        problem = identity_problem(stored, chain_identity(chain, known[1]), known[1])
+        if problem is not None:
+            raise ChainReplacedError(problem)
     client = KudosClient.attach(
         chain, settings.contract_address, signer=signer, fees=fees, from_block=settings.contract_from_block
     )

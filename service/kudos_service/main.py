@@ -12,14 +12,14 @@ from kudos_service.api.deps import AppState
 from kudos_service.api.errors import install_error_handlers
 from kudos_service.api.middleware import RequestLimits, RequestLimitsMiddleware
 from kudos_service.api.openapi import install_openapi
-from kudos_service.api.routes import awards, health, kinds, recipients, slack, tokens, wallets
+from kudos_service.api.routes import awards, health, kinds, operations, recipients, slack, tokens, wallets
 from kudos_service.api.routes import pages as html_pages
 from kudos_service.chain import ChainHolder
 from kudos_service.core.config import Settings
 from kudos_service.core.db import Database
 from kudos_service.core.files import private_dir
+from kudos_service.delivery import Worker
 from kudos_service.metrics import Metrics
-from kudos_service.worker import Worker
 
 __all__ = ["create_app"]
 
@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
         routes=lambda: app.router.routes,
         documented=lambda: app.openapi()["paths"],
     )
-    for module in (awards, kinds, recipients, wallets, tokens, slack, health):
+    for module in (awards, kinds, recipients, wallets, tokens, operations, slack, health):
         app.include_router(module.router)
     app.include_router(html_pages.router)  # the wallet pages for people, in HTML
     install_openapi(app)  # every refusal, the error envelope, bearer auth: see api/openapi.py

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
@@ -46,3 +46,31 @@ class Metrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600),
             registry=self.registry,
         )
+        self.signer_balance = Gauge(
+            "kudos_signer_balance_wei", "The signer's balance, as last read.", registry=self.registry
+        )
+        self.in_flight = Gauge(
+            "kudos_transactions_in_flight", "Transactions sent and not yet mined.", registry=self.registry
+        )
+        self.replacements = Counter(
+            "kudos_transaction_replacements",
+            "Transactions signed again at their nonce with higher fees.",
+            registry=self.registry,
+        )
+        self.reorgs = Counter(
+            "kudos_reorgs", "Reorgs that removed a block holding an operation of the outbox.", registry=self.registry
+        )
+        self.head_block = Gauge("kudos_head_block", "The chain's newest block, as last read.", registry=self.registry)
+        self.indexed_block = Gauge(
+            "kudos_indexed_block", "The newest block in the wallet index.", registry=self.registry
+        )
+        self.head_lag = Gauge(
+            "kudos_head_lag_blocks",
+            "Blocks between the chain's head and the wallet index.",
+            registry=self.registry,
+        )
+        self.head_lag.set_function(lambda: max(0.0, self._value(self.head_block) - self._value(self.indexed_block)))
+
+    @staticmethod
+    def _value(gauge: Gauge) -> float:
+        return float(gauge._value.get())

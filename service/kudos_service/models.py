@@ -46,12 +46,45 @@ class AwardStatus(enum.StrEnum):
 
 
 class TxStatus(enum.StrEnum):
-    """A chain transaction: signed and stored, sent to the node, mined, or failed."""
+    """One signed version of an operation's transaction: stored, sent to the node, replaced by a version with
+    higher fees (and still watched: whichever version is mined counts), mined, or failed."""
 
     SIGNED = "signed"
     SENT = "sent"
+    REPLACED = "replaced"
     MINED = "mined"
     FAILED = "failed"
+
+
+class OpKind(enum.StrEnum):
+    """What an operation of the outbox does on chain."""
+
+    AWARD_BATCH = "award_batch"
+    REVOKE = "revoke"
+    RECOVER = "recover"
+    CALL = "call"  # any other call of the contract by the service's signer (a role, the base URI)
+
+
+class OpStatus(enum.StrEnum):
+    """Where an operation of the outbox is.
+
+    ``pending`` → ``in_flight`` (signed with its nonce, stored, broadcast) → ``mined`` (in a canonical block) →
+    ``done`` (``confirmations`` blocks deep). A reorg takes a ``mined`` or ``done`` operation back to
+    ``in_flight``. ``failed``: refused for good (reverted). ``superseded``: another transaction used its nonce,
+    and its work went back to the queue. ``abandoned``: made for a chain the service no longer serves.
+    """
+
+    PENDING = "pending"
+    IN_FLIGHT = "in_flight"
+    MINED = "mined"
+    DONE = "done"
+    FAILED = "failed"
+    SUPERSEDED = "superseded"
+    ABANDONED = "abandoned"
+
+
+#: Operations whose nonce is taken and whose transaction is, or may still be, on chain: what the worker watches.
+LIVE_OPS = (OpStatus.IN_FLIGHT, OpStatus.MINED, OpStatus.DONE)
 
 
 class Deployment(Base):
@@ -64,6 +97,10 @@ class Deployment(Base):
     contract_address: Mapped[str] = mapped_column(String(42))
     from_block: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: The chain's block 0 and the contract's code, as first seen: a node that answers with others serves
+    #: another chain (a development node started again without its state, a wrong URL), and delivery stops.
+    genesis_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    code_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
 
 
 class ApiKey(Base):
@@ -121,21 +158,68 @@ class Recipient(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
+class Operation(Base):
+    """One write to the chain, in the outbox: an award batch, a revocation, a recovery, a contract call.
+
+    Its nonce is given once, by the delivery worker, when it is first signed; every signed version
+    (:class:`ChainTx`) is stored before it is broadcast. It is finished only when its block is ``confirmations``
+    deep and still canonical.
+    """
+
+    __tablename__ = "operations"
+    __table_args__ = (
+        UniqueConstraint("api_key_id", "idempotency_key", name="uq_operations_idempotency"),
+        Index("ix_operations_status_nonce", "status", "nonce"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[OpKind] = mapped_column(Enum(OpKind, native_enum=False, length=16))
+    status: Mapped[OpStatus] = mapped_column(Enum(OpStatus, native_enum=False, length=16))
+    signer: Mapped[str] = mapped_column(String(42))
+    nonce: Mapped[int | None] = mapped_column(BigInteger)
+    to_address: Mapped[str] = mapped_column(String(42))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    gas_limit: Mapped[int | None] = mapped_column(BigInteger)
+    token_id: Mapped[int | None] = mapped_column(BigInteger, index=True)  # what a revocation or recovery acts on
+    argument: Mapped[str | None] = mapped_column(String(100))  # the reason of a revocation, the wallet of a recovery
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    request_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    tx_hash: Mapped[str | None] = mapped_column(String(66))  # the version that was mined
+    block_number: Mapped[int | None] = mapped_column(BigInteger)
+    block_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    gas_used: Mapped[int | None] = mapped_column(BigInteger)
+    sent_block: Mapped[int | None] = mapped_column(BigInteger)  # the head when it was last broadcast
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    nonce_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # seen used by another tx
+    replacements: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)  # why it failed
+    note: Mapped[str | None] = mapped_column(Text)  # why it waits
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    versions: Mapped[list[ChainTx]] = relationship(back_populates="operation", order_by="ChainTx.id")
+
+
 class ChainTx(Base):
-    """A transaction of the signer, stored with its nonce before it is broadcast."""
+    """One signed version of an operation's transaction, stored with its nonce before it is broadcast."""
 
     __tablename__ = "chain_txs"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    operation_id: Mapped[int | None] = mapped_column(ForeignKey("operations.id"), index=True)
     nonce: Mapped[int] = mapped_column(BigInteger)
     tx_hash: Mapped[str] = mapped_column(String(66), unique=True)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[TxStatus] = mapped_column(Enum(TxStatus, native_enum=False, length=16), index=True)
+    max_fee_per_gas: Mapped[int | None] = mapped_column(BigInteger)
+    max_priority_fee_per_gas: Mapped[int | None] = mapped_column(BigInteger)
     block_number: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
-    awards: Mapped[list[Award]] = relationship(back_populates="tx")
+    operation: Mapped[Operation | None] = relationship(back_populates="versions")
 
 
 class Award(Base):
@@ -162,15 +246,18 @@ class Award(Base):
     content_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     status: Mapped[AwardStatus] = mapped_column(Enum(AwardStatus, native_enum=False, length=16))
     failure_reason: Mapped[str | None] = mapped_column(Text)
-    tx_id: Mapped[int | None] = mapped_column(ForeignKey("chain_txs.id"), index=True)
+    operation_id: Mapped[int | None] = mapped_column(ForeignKey("operations.id"), index=True)
+    tx_id: Mapped[int | None] = mapped_column(ForeignKey("chain_txs.id"), index=True)  # the version mined
     token_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     block_number: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     kind: Mapped[Kind] = relationship()
-    tx: Mapped[ChainTx | None] = relationship(back_populates="awards")
+    operation: Mapped[Operation | None] = relationship()
+    tx: Mapped[ChainTx | None] = relationship()
 
 
 class StorageProbe(Base):

@@ -275,6 +275,11 @@ class AwardOut(BaseModel):
     transferable: bool
     content_hash: str
     failure_reason: str | None = None
+    status_reason: str | None = Field(
+        default=None,
+        description="Why a submitted award is not confirmed yet, in words (a fee above the cap, a node that refused "
+        "its transaction); null while nothing holds it back.",
+    )
     tx_hash: str | None = None
     token_id: int | None = None
     token_uri: str | None = None
@@ -283,6 +288,28 @@ class AwardOut(BaseModel):
     contract_address: str | None = None
     created_at: datetime
     submitted_at: datetime | None = None
+    confirmed_at: datetime | None = None
+
+
+class OperationOut(BaseModel):
+    """A write to the chain in the outbox (a revocation), and where it is.
+
+    ``queued``: waiting to be signed; ``submitted``: sent, not yet ``confirmations`` deep; ``confirmed``: deep
+    enough; ``failed``: refused by the chain (``failure_reason`` says why).
+    """
+
+    id: int
+    kind: Literal["award_batch", "revoke", "recover", "call"]
+    status: Literal["queued", "submitted", "confirmed", "failed"]
+    token_id: int | None = None
+    reason: str | None = Field(default=None, description="The reason of a revocation.", examples=["mistake"])
+    tx_hash: str | None = Field(default=None, description="The transaction mined, or the newest one sent.")
+    block_number: int | None = None
+    nonce: int | None = None
+    replacements: int = Field(default=0, description="How often its transaction was signed again with higher fees.")
+    failure_reason: str | None = None
+    status_reason: str | None = Field(default=None, description="Why it is not confirmed yet, in words.")
+    created_at: datetime
     confirmed_at: datetime | None = None
 
 

@@ -195,10 +195,13 @@ def test_no_api_key_or_signer_key_in_any_answer_or_log(service: Service, caplog:
         responses.append(client.post("/v1/kinds", json={"slug": "x", "name": "X"}, headers={"Authorization": key}))
         responses.append(client.get(f"/v1/awards/{award_id}", headers={"Authorization": f"Bearer {key}x"}))
     responses.append(client.post("/v1/tokens/999999/revoke", json={}, headers=full))
-    responses.append(client.post(f"/v1/tokens/{token_id}/revoke", json={"reason": "policy"}, headers=full))
+    responses.append(
+        client.post(f"/v1/tokens/{token_id}/revoke", params={"wait": 30}, json={"reason": "policy"}, headers=full)
+    )
     responses.append(client.get(f"/v1/tokens/{token_id}"))
     assert [r.status_code for r in responses[:3]] == [202, 202, 409]
-    assert responses[-2].status_code == 200
+    assert responses[-2].status_code == 202
+    assert responses[-2].json()["status"] == "confirmed"
     assert responses[-1].status_code == 410
 
     texts = [r.text + repr(r.headers) for r in responses]

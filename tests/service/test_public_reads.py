@@ -121,6 +121,7 @@ def grow(service: Service, count: int, monkeypatch: pytest.MonkeyPatch) -> None:
     ]
     with ctx.lock:
         manager = ctx.manager
+        manager.resync_nonce()  # the service's outbox gives this key's nonces too: ask the chain
         signed = manager.sign_many(calls, gas=[BATCH_GAS] * len(calls))
         manager.wait_many(manager.broadcast_many(signed))
     with monkeypatch.context() as patch:

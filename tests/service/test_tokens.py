@@ -12,7 +12,7 @@ from kudos_service.models import Award
 from sqlalchemy import select, text
 
 from kudos_chain import TokenNotFoundError, canonical_json
-from tests.service.conftest import Service, assert_error, award_body
+from tests.service.conftest import Service, assert_error, award_body, create_key
 
 SVG = "{http://www.w3.org/2000/svg}"
 HOSTILE = "Shipped <script>alert('x')</script> & fixed \"it\" <b>fast</b>"
@@ -204,26 +204,80 @@ def test_a_revoked_kudos_is_gone_and_its_metadata_is_410(service: Service, token
 
     response = revoke(service, token_id, reason="mistake")
 
-    assert response.status_code == 200, response.text
-    result = response.json()
-    assert result["token_id"] == token_id
-    assert result["revoked"] is True
-    assert result["reason"] == "mistake"
+    assert response.status_code == 202, response.text
+    accepted = response.json()
+    assert (accepted["kind"], accepted["token_id"], accepted["reason"]) == ("revoke", token_id, "mistake")
+    assert accepted["status"] in ("queued", "submitted", "confirmed")
+    result = follow(service, accepted["id"])
+    assert result["status"] == "confirmed", result
     (receipt,) = service.ctx.chain.receipts_many([result["tx_hash"]])
     assert receipt is not None
     assert receipt.status == 1
+    assert result["block_number"] == receipt.block_number
     with pytest.raises(TokenNotFoundError):
         service.ctx.client.kudos(token_id)
     error = assert_error(service.client.get(f"/v1/tokens/{token_id}"), 410, "token_revoked")
     assert str(token_id) in error["message"]
     assert service.client.get(f"/v1/wallets/{token['recipient']}").json()["total"] == 0
-    assert_error(revoke(service, token_id), 404, "token_not_found")  # once only
+    again = revoke(service, token_id)  # once only: asking again returns the same operation
+    assert again.status_code == 202, again.text
+    assert again.json()["id"] == accepted["id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+
+
+def follow(service: Service, operation_id: int, scope: str = "revoke") -> dict[str, Any]:
+    response = service.client.get(f"/v1/operations/{operation_id}", params={"wait": 30}, headers=service.auth(scope))
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
 
 
 def test_a_revocation_without_a_reason_is_unspecified(service: Service, token: dict[str, Any]):
     response = revoke(service, token["token_id"])
-    assert response.status_code == 200, response.text
+    assert response.status_code == 202, response.text
     assert response.json()["reason"] == "unspecified"
+    assert follow(service, response.json()["id"])["status"] == "confirmed"
+
+
+def test_a_revocation_with_an_idempotency_key_is_made_once(service: Service, token: dict[str, Any]):
+    headers = {**service.auth("revoke"), "Idempotency-Key": f"revoke-{token['token_id']}"}
+    url = f"/v1/tokens/{token['token_id']}/revoke"
+    first = service.client.post(url, json={"reason": "policy"}, headers=headers)
+    second = service.client.post(url, json={"reason": "policy"}, headers=headers)
+    assert (first.status_code, second.status_code) == (202, 202), second.text
+    assert first.json()["id"] == second.json()["id"]
+    assert "Idempotent-Replayed" not in first.headers
+    assert second.headers["Idempotent-Replayed"] == "true"
+    other = service.client.post(url, json={"reason": "fraud"}, headers=headers)
+    assert_error(other, 409, "idempotency_key_reused")
+    assert follow(service, first.json()["id"])["status"] == "confirmed"
+    revoked = service.ctx.client.chain.get_logs(
+        address=service.ctx.client.address,
+        topic_sets=[[keccak(text="KudosRevoked(uint256,uint32)"), token["token_id"].to_bytes(32, "big")]],
+        from_block=0,
+    )
+    assert len(revoked) == 1  # one burn on chain for two requests
+
+
+def test_an_operation_is_seen_only_with_the_key_that_made_it(service: Service, token: dict[str, Any]):
+    made = revoke(service, token["token_id"]).json()
+    other_key = create_key(service.data_dir, "revoke")
+    response = service.client.get(f"/v1/operations/{made['id']}", headers={"Authorization": f"Bearer {other_key}"})
+    assert_error(response, 404, "operation_not_found")
+    assert_error(
+        service.client.get("/v1/operations/999999", headers=service.auth("revoke")), 404, "operation_not_found"
+    )
+    assert_error(service.client.get("/v1/operations/1.0", headers=service.auth("revoke")), 422, "invalid_request")
+    assert_error(service.client.get(f"/v1/operations/{made['id']}", headers=service.auth("award")), 403, "forbidden")
+
+
+def test_an_invalid_idempotency_key_on_a_revocation_is_400(service: Service, token: dict[str, Any]):
+    response = service.client.post(
+        f"/v1/tokens/{token['token_id']}/revoke",
+        json={},
+        headers={**service.auth("revoke"), "Idempotency-Key": "has space"},
+    )
+    assert_error(response, 400, "invalid_idempotency_key")
 
 
 def test_an_award_key_cannot_revoke(service: Service, token: dict[str, Any]):

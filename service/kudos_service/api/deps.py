@@ -25,10 +25,10 @@ from kudos_service.chain import ChainHolder, describe_error
 from kudos_service.core.config import Settings
 from kudos_service.core.db import Database
 from kudos_service.core.security import split_api_key, verify_secret
+from kudos_service.delivery import Worker
 from kudos_service.metrics import Metrics
 from kudos_service.models import ApiKey
 from kudos_service.recipient_check import RecipientCheck
-from kudos_service.worker import Worker
 
 __all__ = [
     "API_KEY_CACHE_SECONDS",

@@ -13,6 +13,7 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kudos_service.api.middleware import allowed_methods
+from kudos_service.errors import ConflictError, GoneError, InvalidRequestError, NotFoundError, ServiceError
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ STORAGE_ERRORS: tuple[type[Exception], ...] = (
 #: How long a client is asked to wait before retrying after a storage failure.
 STORAGE_RETRY_AFTER_S = 5
 
-__all__ = ["STORAGE_ERRORS", "ApiError", "first_line", "install_error_handlers"]
+__all__ = ["STORAGE_ERRORS", "ApiError", "first_line", "http_status", "install_error_handlers"]
 
 
 class ApiError(Exception):
@@ -90,12 +91,30 @@ _STATUS_CODES = {
 }
 
 
+#: The HTTP status of each kind of domain refusal (``kudos_service.errors``).
+_DOMAIN_STATUS: tuple[tuple[type[ServiceError], int], ...] = (
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (GoneError, 410),
+    (InvalidRequestError, 422),
+)
+
+
+def http_status(exc: ServiceError) -> int:
+    """The HTTP status of a domain refusal."""
+    return next((status for kind, status in _DOMAIN_STATUS if isinstance(exc, kind)), 422)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Answer every error in the one JSON shape."""
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(ServiceError)
+    async def _refused(_: Request, exc: ServiceError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=http_status(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -50,7 +50,6 @@ __all__ = [
     "ErrorCode",
     "ErrorEnvelope",
     "Readiness",
-    "RevokeOut",
     "TokenMetadata",
     "api_operations",
     "complete_openapi",
@@ -201,6 +200,12 @@ ERROR_CODES: dict[str, ErrorCode] = {
             "no award '5f0c2b9e-3d1a-4c1e-9a57-0b3f1e7c9d21' was made with this API key",
         ),
         ErrorCode(404, "token_not_found", "No kudos has this id: never awarded by this service.", "no kudos 7 exists"),
+        ErrorCode(
+            404,
+            "operation_not_found",
+            "No operation has this id (made with this API key).",
+            "no operation 12 was made with this API key",
+        ),
         ErrorCode(
             404,
             "recipient_not_found",
@@ -433,15 +438,6 @@ def _error_response(status: int, errors: list[ErrorCode]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-class RevokeOut(BaseModel):
-    """A kudos revoked on chain."""
-
-    token_id: int
-    revoked: bool = Field(description="Always true: a revocation that fails is refused instead.")
-    reason: str = Field(examples=["mistake"])
-    tx_hash: str = Field(description="The transaction that burnt the kudos.")
-
-
 class TokenAttribute(BaseModel):
     """An attribute of the ERC-721 metadata, as wallets and marketplaces show it."""
 
@@ -585,7 +581,8 @@ def complete_openapi(schema: dict[str, Any], routes: Iterable[BaseRoute]) -> dic
 
     - ``Authorization`` header parameters become the ``bearerAuth`` security scheme, with the route's scopes;
       ``Content-Type`` header parameters go (OpenAPI ignores both: the body's ``content`` says the media type).
-    - ``Idempotency-Key`` is required, with its pattern (a missing one is refused with 400 anyway).
+    - ``Idempotency-Key`` has its pattern; it is required where the route needs it (awards: a missing one is
+      refused with 400 anyway) and optional where it does not (a revocation).
     - A path parameter ``address`` is a wallet address, with its pattern.
     - FastAPI's 422 (its own ``HTTPValidationError``, which this service never sends) becomes ``invalid_request``
       in the envelope; 500 ``internal_error`` is added to every operation.
@@ -620,6 +617,10 @@ def complete_openapi(schema: dict[str, Any], routes: Iterable[BaseRoute]) -> dic
     return schema
 
 
+#: Operations whose ``Idempotency-Key`` is optional: a revocation is made once per kudos anyway.
+OPTIONAL_IDEMPOTENCY_KEY = frozenset({"revoke_token"})
+
+
 def _complete_parameters(operation: dict[str, Any]) -> None:
     parameters = []
     for parameter in operation.get("parameters", []):
@@ -628,10 +629,17 @@ def _complete_parameters(operation: dict[str, Any]) -> None:
         if where == "header" and name in ("authorization", "content-type"):
             continue
         if where == "header" and name == "idempotency-key":
+            required = operation.get("operationId") not in OPTIONAL_IDEMPOTENCY_KEY
             parameter.update(
-                required=True,
-                description="Unique per award and API key: the same key with the same body returns the same award "
-                "(`Idempotent-Replayed: true`); with another body it is refused (409 `idempotency_key_reused`).",
+                required=required,
+                description=(
+                    "Unique per award and API key: the same key with the same body returns the same award "
+                    "(`Idempotent-Replayed: true`); with another body it is refused (409 `idempotency_key_reused`)."
+                    if required
+                    else "Optional. The same key with the same request returns the same operation "
+                    "(`Idempotent-Replayed: true`); with another request it is refused (409 "
+                    "`idempotency_key_reused`)."
+                ),
                 schema={"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN, "minLength": 1, "maxLength": 255},
                 example="hr-2026-0001",
             )

@@ -17,6 +17,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "SettingsError", "default_data_dir"]
 
+#: Chain ids of development nodes (anvil and hardhat; geth --dev and ganache), which mine at once and do not
+#: reorganize by themselves: awards on them are confirmed at their first block.
+DEV_CHAIN_IDS = frozenset({31337, 1337})
+
+#: Confirmations on a real chain: 12 blocks is 2.4 minutes on Ethereum (a reorg deeper than a few blocks has not
+#: happened since the merge; finality takes about 13 minutes) and 24 seconds on a 2-second L2.
+DEFAULT_CONFIRMATIONS = 12
+
 _PLACEHOLDERS = {"", "changeme", "change-me", "changethis", "secret", "password", "todo", "xxx", "0x..."}
 
 
@@ -59,6 +67,18 @@ class Settings(BaseSettings):
     index_reorg_depth: Annotated[int, Field(ge=0)] = 64
     run_worker: bool = True
 
+    #: Blocks after which an award reads ``confirmed``; None: 0 on the embedded chain and on development chains
+    #: (:data:`DEV_CHAIN_IDS`), :data:`DEFAULT_CONFIRMATIONS` on any other.
+    confirmations: Annotated[int | None, Field(ge=0, le=10_000)] = None
+    #: Transactions signed and sent but not yet mined, at most.
+    max_in_flight: Annotated[int, Field(ge=1, le=1_000)] = 16
+    #: A transaction not mined this many blocks after it was sent is signed again with higher fees.
+    replace_after_blocks: Annotated[int, Field(ge=1, le=10_000)] = 3
+    #: A transaction without a receipt this long after it was sent is sent again (a node that dropped it).
+    resend_after_s: Annotated[float, Field(gt=0, le=3_600)] = 3.0
+    #: How often the chain's genesis hash and the contract's code are compared with what the service stored.
+    chain_check_s: Annotated[float, Field(gt=0, le=3_600)] = 5.0
+
     #: The largest request body with an API key: a batch of 1,000 awards with the longest texts fits.
     max_body_bytes: Annotated[int, Field(ge=1024)] = 6 * 1024 * 1024
     #: The largest request body without one (public pages take none; a Slack command is about 1 KB).
@@ -89,6 +109,12 @@ class Settings(BaseSettings):
         if problems:
             raise SettingsError("cannot serve a real chain: " + "; ".join(problems))
         return self
+
+    def confirmations_for(self, chain_id: int) -> int:
+        """The confirmations awards need on chain ``chain_id`` (see :attr:`confirmations`)."""
+        if self.confirmations is not None:
+            return self.confirmations
+        return 0 if self.embedded or chain_id in DEV_CHAIN_IDS else DEFAULT_CONFIRMATIONS
 
     @property
     def embedded(self) -> bool:

@@ -104,7 +104,7 @@ _FINAL = (AwardStatus.CONFIRMED, AwardStatus.FAILED)
 _IDEMPOTENCY_KEY: TypeAdapter[str] = TypeAdapter(IdempotencyKeyType)
 
 
-def _check_idempotency_key(value: str | None) -> str:
+def check_idempotency_key(value: str | None) -> str:
     if value is None:
         raise ApiError(400, "missing_idempotency_key", "send an Idempotency-Key header, unique per award")
     try:
@@ -188,7 +188,7 @@ async def create_award(
     wait: WaitQuery = 0,
 ) -> AwardOut:
     """Accept an award: committed to the database, then delivered on chain by the worker exactly once."""
-    key = _check_idempotency_key(idempotency_key)
+    key = check_idempotency_key(idempotency_key)
     await run_in_threadpool(_check_recipients, state, [body])
     ((out, created),) = await state.accepts.accept(api_key, [(key, body)])
     if created:

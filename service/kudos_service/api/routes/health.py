@@ -9,10 +9,12 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import delete
 
+from kudos_chain.exceptions import FeeCapExceededError
 from kudos_service.api.deps import StateDep
 from kudos_service.api.errors import first_line as _first_line
 from kudos_service.api.openapi import Readiness
 from kudos_service.chain import describe_error
+from kudos_service.delivery.fees import eth
 from kudos_service.models import StorageProbe
 
 router = APIRouter(tags=["health"])
@@ -52,16 +54,26 @@ def _check_chain(state: StateDep) -> tuple[dict[str, Any], dict[str, Any]]:
     try:
         ctx = state.chain.get()
         block = ctx.chain.block_number()
-        max_fee, _ = ctx.manager.current_fees()
         balance = ctx.chain.balance(ctx.signer.address)
     except Exception as exc:
         error = {"ok": False, "error": f"the chain cannot be reached: {describe_error(exc, state.settings)}"}
         return error, {"ok": False, "error": "unknown while the chain cannot be reached"}
     chain = {"ok": True, "chain_id": ctx.chain_id, "block": block, "contract_address": ctx.client.address}
+    signer: dict[str, Any] = {"ok": True, "address": ctx.signer.address, "balance_wei": balance}
+    try:
+        max_fee, _ = ctx.manager.current_fees()
+    except FeeCapExceededError as exc:  # the fee is above the cap: delivery says so; the balance is judged at the cap
+        max_fee = exc.cap_wei
+    except Exception as exc:
+        signer.update(ok=False, error=f"the fees cannot be read: {describe_error(exc, state.settings)}")
+        return chain, signer
     needed = state.settings.batch_max_size * _GAS_PER_KUDOS * max_fee
-    signer: dict[str, Any] = {"ok": balance >= needed, "address": ctx.signer.address, "balance_wei": balance}
     if balance < needed:
-        signer["error"] = f"the signer holds {balance} wei, less than one full batch needs ({needed} wei)"
+        signer.update(
+            ok=False,
+            error=f"the signer {ctx.signer.address} holds {eth(balance)}, less than one full batch needs at the "
+            f"current fees ({eth(needed)}): awards wait in the queue until it is funded",
+        )
     return chain, signer
 
 

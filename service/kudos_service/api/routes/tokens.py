@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 from eth_utils.crypto import keccak
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Depends, Header, Path, Response
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kudos_chain import KudosError, RevokeReason, TokenNotFoundError
+from kudos_chain import KudosError
 from kudos_chain.indexer import index_tokens
 from kudos_service.api.deps import AppState, SessionDep, StateDep, require_json, require_scope
 from kudos_service.api.errors import ApiError
@@ -19,16 +20,18 @@ from kudos_service.api.openapi import (
     JSON_BODY,
     STORAGE,
     SVG_BADGE,
-    RevokeOut,
     TokenMetadata,
     error_responses,
     request_examples,
     response_headers,
 )
+from kudos_service.api.routes.awards import check_idempotency_key
+from kudos_service.api.routes.operations import WaitQuery, load_operation, wait_for_operation
 from kudos_service.badge import badge_svg
 from kudos_service.chain import describe_error
+from kudos_service.delivery.outbox import Requested, request_revoke
 from kudos_service.models import ApiKey, Award, Kind
-from kudos_service.schemas import RevokeRequest, WholeNumber
+from kudos_service.schemas import OperationOut, RevokeRequest, WholeNumber
 
 router = APIRouter(tags=["tokens"])
 
@@ -183,27 +186,68 @@ def award_image(award_id: str, state: StateDep, session: SessionDep) -> Response
 
 @router.post(
     "/v1/tokens/{token_id}/revoke",
+    status_code=202,
     dependencies=[Depends(require_json)],
-    response_model=None,  # documented as RevokeOut; the route's dict is sent as it is
+    response_model=OperationOut,
     responses={
-        200: {"model": RevokeOut, "description": "Revoked: the kudos is burnt on chain."},
-        **error_responses(*AUTH, *JSON_BODY, "token_not_found", "chain_unavailable", *STORAGE),
+        202: {
+            "description": "Accepted: the revocation is in the outbox (or was before: the same operation again). "
+            "Follow it with `GET /v1/operations/{id}`.",
+            "headers": response_headers(
+                {"Idempotent-Replayed": "`true` when the operation was made by an earlier request."}
+            ),
+        },
+        **error_responses(
+            *AUTH,
+            *JSON_BODY,
+            "invalid_idempotency_key",
+            "idempotency_key_reused",
+            "token_not_found",
+            "token_revoked",
+            *STORAGE,
+        ),
     },
     openapi_extra=request_examples("Awarded by mistake", {"reason": "mistake"}),
 )
-def revoke_token(
-    token_id: TokenIdPath, body: RevokeRequest, state: StateDep, _: Annotated[ApiKey, Depends(require_scope("revoke"))]
-) -> dict[str, Any]:
-    """Revoke (burn) a kudos on chain with a reason code (``revoke`` scope)."""
+async def revoke_token(
+    token_id: TokenIdPath,
+    body: RevokeRequest,
+    state: StateDep,
+    api_key: Annotated[ApiKey, Depends(require_scope("revoke"))],
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    wait: WaitQuery = 0,
+) -> OperationOut:
+    """Revoke (burn) a kudos on chain with a reason code (``revoke`` scope), through the outbox like awards.
+
+    The kudos is revoked once: the same ``Idempotency-Key`` returns the operation it made, and a kudos whose
+    revocation is already under way (or done) returns that operation, whoever asks.
+    """
     _check_token_id(token_id)
-    try:
-        ctx = state.chain.get()
-        with ctx.lock:
-            result = ctx.client.revoke(token_id, RevokeReason[body.reason.upper()])
-    except TokenNotFoundError:
-        raise ApiError(404, "token_not_found", f"kudos {token_id} does not exist (never awarded, or revoked)") from None
-    except (KudosError, OSError) as exc:
-        reason = describe_error(exc, state.settings)
-        raise ApiError(503, "chain_unavailable", f"the revocation could not be sent: {reason}") from None
-    state.worker.sync_index(ctx)
-    return {"token_id": token_id, "revoked": True, "reason": body.reason, "tx_hash": result.tx_hash}
+    key = None if idempotency_key is None else check_idempotency_key(idempotency_key)
+    requested = await run_in_threadpool(_request_revoke, state, api_key, token_id, body.reason, key)
+    if requested.created:
+        state.worker.wake()
+    else:
+        response.headers["Idempotent-Replayed"] = "true"
+    op_id = requested.operation.id
+    if wait:
+        await wait_for_operation(state, op_id, wait)
+    return await run_in_threadpool(load_operation, state, op_id, None)
+
+
+def _request_revoke(state: AppState, api_key: ApiKey, token_id: int, reason: str, key: str | None) -> Requested:
+    context = state.chain.peek()
+    with state.db.session() as session:
+        deployment = state.catalog.deployment(session)
+        if deployment is None:
+            raise ApiError(404, "token_not_found", f"no kudos {token_id} was awarded by this service")
+        return request_revoke(
+            session,
+            signer=context.signer.address if context is not None else "",
+            contract=deployment[1],
+            token_id=token_id,
+            reason=reason,
+            api_key_id=api_key.id,
+            idempotency_key=key,
+        )
