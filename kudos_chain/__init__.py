@@ -38,7 +38,7 @@ from kudos_chain.exceptions import (
 from kudos_chain.keys import Signer
 from kudos_chain.metadata import KudosMetadata, canonical_json, content_hash
 from kudos_chain.transactions import FeePolicy, Fees, SendOutcome, SignedTx, TransactionManager
-from kudos_chain.types import Award, AwardEvent, AwardResult, Kudos, RevokeReason, TokenId, TxResult
+from kudos_chain.types import Award, AwardEvent, AwardResult, Kudos, RevokeReason, TokenId, TransferEvent, TxResult
 
 __all__ = [
     "KUDOS_INTERFACE_ID",
@@ -80,6 +80,7 @@ __all__ = [
     "TransactionFailedError",
     "TransactionManager",
     "TransactionTimeoutError",
+    "TransferEvent",
     "TxResult",
     "canonical_json",
     "content_hash",

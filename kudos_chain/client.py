@@ -47,6 +47,7 @@ from kudos_chain.types import (
     Kudos,
     RevokeReason,
     TokenId,
+    TransferEvent,
     TxResult,
     utc_from_timestamp,
 )
@@ -360,6 +361,20 @@ class KudosClient:
             log_index=log.log_index,
         )
 
+    def transfer_event(self, log: Log) -> TransferEvent | None:
+        """The ERC-721 ``Transfer`` event ``log`` carries (a mint is from the zero address, a burn to it), or None
+        for any other log."""
+        if log.address != self.address or len(log.topics) != 4 or log.topics[0] != TRANSFER_TOPIC:
+            return None
+        return TransferEvent(
+            token_id=TokenId(int.from_bytes(log.topics[3], "big")),
+            sender=_topic_address(log.topics[1]),
+            to=_topic_address(log.topics[2]),
+            tx_hash=log.tx_hash,
+            block_number=log.block_number,
+            log_index=log.log_index,
+        )
+
     def award_events_in(self, receipt: Receipt) -> list[AwardEvent]:
         """The awards a mined transaction made, in order."""
         return [e for e in map(self.award_event, receipt.logs) if e is not None]
@@ -386,10 +401,8 @@ class KudosClient:
         owners: dict[int, ChecksumAddress] = {}
         results = []
         for log in receipt.logs:
-            if log.address != self.address or not log.topics:
-                continue
-            if log.topics[0] == TRANSFER_TOPIC and len(log.topics) == 4:
-                owners[int.from_bytes(log.topics[3], "big")] = _topic_address(log.topics[2])
+            if (transfer := self.transfer_event(log)) is not None:
+                owners[transfer.token_id] = transfer.to
             elif (event := self.award_event(log)) is not None:
                 results.append(
                     AwardResult(
@@ -516,8 +529,8 @@ class KudosClient:
                     kind=kind,
                     issued_at=utc_from_timestamp(issued_at),
                     transferable=transferable,
-                    content_hash=event.data[:32] if event else b"",
-                    request_id=event.topics[2] if event else b"",
+                    content_hash=event.content_hash if event else b"",
+                    request_id=event.request_id if event else b"",
                     token_uri="" if isinstance(uri, Exception) else str(abi_decode(["string"], uri)[0]),
                 )
             )
@@ -546,7 +559,7 @@ class KudosClient:
 
     def award_events(
         self, token_ids: Sequence[int], *, from_block: int | None = None, to_block: int | None = None
-    ) -> dict[int, Log]:
+    ) -> dict[int, AwardEvent]:
         """The ``KudosAwarded`` event of each id, found in one batch of ``eth_getLogs`` requests.
 
         :param from_block: the oldest block to search (by default, the contract's deployment block). A caller that
@@ -558,7 +571,7 @@ class KudosClient:
         topic_sets = [[KUDOS_AWARDED_TOPIC, topics[i : i + 100]] for i in range(0, len(topics), 100)]
         start = self.from_block if from_block is None else max(from_block, self.from_block)
         logs = self.chain.get_logs(address=self.address, topic_sets=topic_sets, from_block=start, to_block=to_block)
-        return {int.from_bytes(log.topics[1], "big"): log for log in logs}
+        return {e.token_id: e for e in map(self.award_event, logs) if e is not None}
 
     def wallet(self, owner: str) -> list[Kudos]:
         """Every kudos ``owner`` holds, newest first.
@@ -576,13 +589,13 @@ class KudosClient:
             from_block=self.from_block,
             to_block=head,
         )
-        candidates = sorted({int.from_bytes(log.topics[3], "big") for log in logs}, reverse=True)
+        candidates = sorted({t.token_id for t in map(self.transfer_event, logs) if t is not None}, reverse=True)
         return [k for k in self.kudos_many(candidates, to_block=head) if k is not None and k.owner == owner_address]
 
     def verify(self, token_id: int, metadata: Mapping[str, Any] | KudosMetadata) -> bool:
         """True only when ``metadata`` hashes to the content hash awarded on chain for ``token_id``."""
         event = self.award_events([token_id]).get(token_id)
-        return event is not None and event.data[:32] == content_hash(metadata)
+        return event is not None and event.content_hash == content_hash(metadata)
 
 
 def _as_bool(answer: bytes | Exception) -> bool | None:

@@ -262,33 +262,30 @@ class KudosIndexer:
         awards: list[dict[str, object]] = []
         new_ids: list[int] = []
         for log in logs:
-            token_id = int.from_bytes(log.topics[1 if log.topics[0] == KUDOS_AWARDED_TOPIC else 3], "big")
-            if log.topics[0] == TRANSFER_TOPIC:
-                sender = _topic_address(log.topics[1])
-                to = _topic_address(log.topics[2])
+            if (transfer := self.client.transfer_event(log)) is not None:
                 transfers.append(
                     {
                         "contract": c,
-                        "block_number": log.block_number,
-                        "log_index": log.log_index,
-                        "token_id": token_id,
-                        "from_address": sender,
-                        "to_address": to,
-                        "tx_hash": log.tx_hash,
+                        "block_number": transfer.block_number,
+                        "log_index": transfer.log_index,
+                        "token_id": transfer.token_id,
+                        "from_address": transfer.sender,
+                        "to_address": transfer.to,
+                        "tx_hash": transfer.tx_hash,
                     }
                 )
-                owners[token_id] = None if to == _ZERO else to
-            else:
-                new_ids.append(token_id)
+                owners[transfer.token_id] = None if transfer.to == _ZERO else transfer.to
+            elif (award := self.client.award_event(log)) is not None:
+                new_ids.append(award.token_id)
                 awards.append(
                     {
                         "contract": c,
-                        "token_id": token_id,
+                        "token_id": award.token_id,
                         "owner": None,
-                        "content_hash": log.data[:32],
-                        "request_id": log.topics[2],
-                        "awarded_block": log.block_number,
-                        "awarded_tx": log.tx_hash,
+                        "content_hash": award.content_hash,
+                        "request_id": award.request_id,
+                        "awarded_block": award.block_number,
+                        "awarded_tx": award.tx_hash,
                     }
                 )
         if transfers:
@@ -374,7 +371,3 @@ def _indexed(row: sa.Row[tuple[object, ...]]) -> IndexedKudos:
         awarded_block=int(m["awarded_block"]),
         awarded_tx=str(m["awarded_tx"]),
     )
-
-
-def _topic_address(topic: bytes) -> str:
-    return Web3.to_checksum_address("0x" + topic[-20:].hex())

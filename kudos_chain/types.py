@@ -9,7 +9,7 @@ from typing import NewType
 
 from eth_typing import ChecksumAddress, HexStr
 
-__all__ = ["Award", "AwardEvent", "AwardResult", "Kudos", "RevokeReason", "TokenId", "TxResult"]
+__all__ = ["Award", "AwardEvent", "AwardResult", "Kudos", "RevokeReason", "TokenId", "TransferEvent", "TxResult"]
 
 TokenId = NewType("TokenId", int)
 """The id of a kudos: sequential from 1, never reused."""
@@ -70,6 +70,18 @@ class AwardEvent:
     token_id: TokenId
     request_id: bytes
     content_hash: bytes
+    tx_hash: HexStr
+    block_number: int
+    log_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class TransferEvent:
+    """An ERC-721 ``Transfer`` event: a mint comes from the zero address, a burn goes to it."""
+
+    token_id: TokenId
+    sender: ChecksumAddress
+    to: ChecksumAddress
     tx_hash: HexStr
     block_number: int
     log_index: int

@@ -24,9 +24,9 @@ from sqlalchemy.orm import Session
 
 from kudos_chain import KudosMetadata, canonical_json, content_hash
 from kudos_chain.client import request_id_bytes
-from kudos_service.api.errors import ApiError
 from kudos_service.core.config import Settings
 from kudos_service.core.db import Database
+from kudos_service.errors import ConflictError, InvalidRequestError, ServiceError
 from kudos_service.models import ApiKey, Award, AwardStatus, Deployment, Kind, Recipient, as_utc, utcnow
 from kudos_service.schemas import AwardCreate, AwardOut
 
@@ -96,8 +96,8 @@ def resolve_kinds(
 def resolve_recipients(session: Session, bodies: Sequence[AwardCreate]) -> list[str]:
     """The wallet address of each award's recipient, given as an address or as ``@handle``.
 
-    :raises ApiError: 422 ``unknown_recipient`` for a handle not in the directory, 422 ``recipient_has_no_wallet``
-        for a person without a wallet address yet; every bad item is named.
+    :raises InvalidRequestError: ``unknown_recipient`` for a handle not in the directory,
+        ``recipient_has_no_wallet`` for a person without a wallet address yet; every bad item is named.
     """
     handles = {b.recipient[1:] for b in bodies if b.recipient.startswith("@")}
     if not handles:
@@ -124,7 +124,7 @@ def resolve_recipients(session: Session, bodies: Sequence[AwardCreate]) -> list[
         if len(bodies) == 1:
             details = [{"field": "recipient", "message": problems[0][2]}]
         summary = problems[0][2] if len(problems) == 1 else "some recipients cannot be awarded"
-        raise ApiError(422, code, summary, details)
+        raise InvalidRequestError(code, summary, details)
     return addresses
 
 
@@ -156,21 +156,24 @@ def accept_awards(
     added to the session and to ``pending``. The caller flushes and commits, and a key another connection
     committed meanwhile makes that flush raise ``IntegrityError``.
 
-    :raises ApiError: 422 ``unknown_kind`` for a kind that does not exist, 409 for a reused key.
+    :raises InvalidRequestError: ``unknown_kind`` for a kind that does not exist.
+    :raises ConflictError: ``idempotency_key_reused`` for a key used with another body.
     """
     kinds, unknown = resolve_kinds(session, [body.kind for _, body in items], catalog)
     if unknown:
         details = [{"index": i, "field": "kind", "message": f"unknown kind {items[i][1].kind!r}"} for i in unknown]
         if len(items) == 1:
             details = [{"field": "kind", "message": details[0]["message"]}]
-        raise ApiError(422, "unknown_kind", "a kind is not one of GET /v1/kinds", details)
+        raise InvalidRequestError("unknown_kind", "a kind is not one of GET /v1/kinds", details)
     addresses = resolve_recipients(session, [body for _, body in items])
     keys = [key for key, _ in items]
     if len(set(keys)) != len(keys):
         seen: set[str] = set()
         repeated = [i for i, k in enumerate(keys) if k in seen or seen.add(k)]  # type: ignore[func-returns-value]
         details = [{"index": i, "field": "idempotency_key", "message": "repeated in this batch"} for i in repeated]
-        raise ApiError(422, "duplicate_idempotency_key", "each award of a batch needs its own idempotency key", details)
+        raise InvalidRequestError(
+            "duplicate_idempotency_key", "each award of a batch needs its own idempotency key", details
+        )
 
     for _attempt in range(3):
         existing = (
@@ -206,8 +209,7 @@ def accept_awards(
         if conflicts:
             if len(items) == 1:
                 conflicts = [{"field": "Idempotency-Key", "message": conflicts[0]["message"]}]
-            raise ApiError(
-                409,
+            raise ConflictError(
                 "idempotency_key_reused",
                 "an idempotency key was already used with a different body: use a new key for a new award",
                 conflicts,
@@ -222,7 +224,7 @@ def accept_awards(
         except IntegrityError:
             continue  # a concurrent request committed one of these keys first: read it and compare
         return results
-    raise ApiError(409, "idempotency_conflict", "concurrent requests used these idempotency keys; retry")
+    raise ConflictError("idempotency_conflict", "concurrent requests used these idempotency keys; retry")
 
 
 def stored_awards(session: Session, keys: Sequence[tuple[int, str]]) -> dict[tuple[int, str], Award]:
@@ -408,7 +410,7 @@ class AcceptQueue:
                         catalog=self.catalog,
                         pending=pending,
                     )
-                except ApiError as refusal:
+                except ServiceError as refusal:
                     answers.append((job, refusal))
                     continue
                 base_url = self.settings.base_url

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from kudos_chain import Chain
-from kudos_service.api.errors import ApiError
+from kudos_service.errors import InvalidRequestError
 
 __all__ = ["CACHE_SIZE", "CODE_TTL_S", "RecipientCheck", "is_contract_code"]
 
@@ -76,7 +76,7 @@ class RecipientCheck:
         :param recipients: each award's recipient (a checksummed address, or ``@handle``, which is not checked
             here) and whether the award says it means a contract.
         :param contract_address: the KudosToken's address, when known.
-        :raises ApiError: 422 ``invalid_recipient`` (the KudosToken itself) or ``contract_recipient``, naming
+        :raises InvalidRequestError: ``invalid_recipient`` (the KudosToken itself) or ``contract_recipient``, naming
             every refused award by its index.
         """
         addresses = [a for a, _ in recipients if not a.startswith("@")]
@@ -107,7 +107,7 @@ class RecipientCheck:
         if len(recipients) == 1:
             details = [{"field": "recipient", "message": problems[0][2]}]
         summary = problems[0][2] if len(problems) == 1 else "some recipients cannot hold a kudos"
-        raise ApiError(422, code, summary, details)
+        raise InvalidRequestError(code, summary, details)
 
     def _codes(self, addresses: Sequence[str]) -> dict[str, bool]:
         """Whether each address has code (a delegation does not count), from the cache or the chain; addresses

@@ -45,6 +45,7 @@ from kudos_service.api.errors import ApiError
 from kudos_service.api.openapi import STORAGE, error_responses
 from kudos_service.awards import accept_awards, stored_awards
 from kudos_service.core.db import Database
+from kudos_service.errors import ServiceError
 from kudos_service.models import ApiKey, Kind, Recipient
 from kudos_service.schemas import MAX_MESSAGE, AwardCreate
 
@@ -338,7 +339,7 @@ def _award(state: AppState, form: Mapping[str, str], raw: bytes, timestamp: str)
             )
         except ValidationError:
             return _Answer(_ephemeral(f"This kudos cannot be given as written. {USAGE}."))
-        except ApiError as exc:
+        except (ApiError, ServiceError) as exc:
             if exc.code == "idempotency_key_reused":
                 return _Answer(_ephemeral("This command was handled already."))
             return _Answer(_ephemeral(f"The kudos could not be given: {_escape(exc.message)}."))

@@ -93,7 +93,7 @@ def _hash_in_award_block(state: AppState, award: Award, token_id: int) -> bytes:
         raise ApiError(503, "chain_unavailable", f"the chain cannot be read to verify this kudos: {reason}") from None
     if event is None:
         raise ApiError(404, "token_not_found", f"kudos {token_id} has no award event on chain in block {block}")
-    return event.data[:32]
+    return event.content_hash
 
 
 def _verified(state: AppState, session: Session, token_id: int) -> tuple[Award, bytes]:
