@@ -131,13 +131,13 @@ class Reconciler:
         anything changed."""
         if self._tracked_head == (head.number, head.hash) and not self._sent_since_track:
             return False
-        signer = ctx.signer.address
+        # Every signer's operations: receipts and reorgs need no key, so transactions a previous key of the service
+        # left in flight are still followed to the end.
         window = max(self.settings.index_reorg_depth, self.confirmations(ctx) + 1)
         with self.db.session() as session:
             ops = list(
                 session.scalars(
                     select(Operation).where(
-                        Operation.signer == signer,
                         or_(
                             Operation.status.in_((OpStatus.IN_FLIGHT, OpStatus.MINED)),
                             (Operation.status == OpStatus.DONE) & (Operation.block_number > head.number - window),
@@ -271,7 +271,6 @@ class Reconciler:
             ready = list(
                 session.scalars(
                     select(Operation.id).where(
-                        Operation.signer == ctx.signer.address,
                         Operation.status == OpStatus.MINED,
                         Operation.block_number <= deepest,
                     )
