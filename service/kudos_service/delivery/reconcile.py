@@ -70,6 +70,9 @@ class Reconciler:
         self._identity_error: str | None = None
         self._tracked_head: tuple[int, bytes] | None = None
         self._sent_since_track = True
+        #: Operations in flight that the fee cap (or an empty signer) holds back, with the reason: what /readyz
+        #: reports between the steps that try them again.
+        self.held_ops: dict[int, str] = {}
 
     def sync_index(self, ctx: ChainContext) -> None:
         """Bring the wallet index up to the newest block (the worker's)."""
@@ -226,6 +229,7 @@ class Reconciler:
                 other.status = TxStatus.REPLACED
         version.status = TxStatus.MINED
         version.block_number = receipt.block_number
+        self.held_ops.pop(op.id, None)
         op.tx_hash = receipt.tx_hash
         op.block_number = receipt.block_number
         op.block_hash = receipt.block_hash
@@ -342,25 +346,37 @@ class Reconciler:
                 if outcome is not SendOutcome.UNDERPRICED:
                     self.record_send(session, ctx, latest.tx_hash, outcome, message)
                     return False
-            return self._replace(ctx, session, head, op)
+            replacement = self._replace(ctx, session, head, op)
+        if replacement is None:
+            return False
+        # Committed: the new version is stored, and only now broadcast.
+        with ctx.lock:
+            ((outcome, message),) = ctx.manager.send([replacement])
+        with self.db.session() as session:
+            self.record_send(session, ctx, replacement.tx_hash, outcome, message)
+        self._sent_since_track = True
+        return True
 
-    def _replace(self, ctx: ChainContext, session: Session, head: Head, op: Operation) -> bool:
-        """Sign ``op`` again at its nonce with higher fees, store the version, then broadcast it."""
+    def _replace(self, ctx: ChainContext, session: Session, head: Head, op: Operation) -> SignedTx | None:
+        """Sign ``op`` again at its nonce with higher fees and store the version in ``session`` (the caller
+        broadcasts it once the session is committed); None when the cap allows no replacement."""
         latest = op.versions[-1]
         previous = Fees(int(latest.max_fee_per_gas or 0), int(latest.max_priority_fee_per_gas or 0))
         try:
             fees = fees_for_replacement(ctx.manager, head, previous)
         except FeeCapExceededError as exc:
-            note = stuck_on_fees(exc)
-            if head.base_fee <= previous.max_fee_per_gas:
-                note = f"not mined yet at the fee cap ({exc})"
-            op.note = note
             op.sent_block = head.number  # look again in replace_after_blocks
-            self.hold = note
+            if head.base_fee <= previous.max_fee_per_gas:  # it can be mined as it is: no bump is possible or needed
+                op.note = None
+                self.held_ops.pop(op.id, None)
+            else:
+                op.note = stuck_on_fees(exc)
+                self.hold = op.note
+                self.held_ops[op.id] = op.note
             # Still send what there is: a node that dropped it takes it back once the base fee allows.
             with ctx.lock:
                 ctx.manager.send([_signed_of(latest)])
-            return False
+            return None
         assert op.nonce is not None
         assert op.gas_limit is not None
         with ctx.lock:
@@ -370,7 +386,7 @@ class Reconciler:
         store_version(session, op, signed, head=head.number)
         op.replacements += 1
         op.note = None
-        session.commit()  # stored before it is broadcast
+        self.held_ops.pop(op.id, None)
         self.metrics.replacements.inc()
         logger.info(
             "operation %d (nonce %d) replaced: max fee %d → %d wei, tip %d → %d wei",
@@ -381,11 +397,7 @@ class Reconciler:
             previous.max_priority_fee_per_gas,
             fees.max_priority_fee_per_gas,
         )
-        with ctx.lock:
-            ((outcome, message),) = ctx.manager.send([signed])
-        self.record_send(session, ctx, signed.tx_hash, outcome, message)
-        self._sent_since_track = True
-        return True
+        return signed
 
     def record_send(
         self, session: Session, ctx: ChainContext, tx_hash: str, outcome: SendOutcome, message: str
@@ -397,6 +409,8 @@ class Reconciler:
         if outcome is SendOutcome.SENT:
             if version.status == TxStatus.SIGNED:
                 version.status = TxStatus.SENT
+            if op is not None and op.note and "cannot pay" in op.note:
+                self.held_ops.pop(op.id, None)
             if op is not None and op.note and op.note.startswith("the node refused"):
                 op.note = None
             return
@@ -405,6 +419,7 @@ class Reconciler:
         if outcome is SendOutcome.NO_FUNDS:
             self.note_no_funds()
             op.note = f"the node refused it: the signer {ctx.signer.address} cannot pay for its gas"
+            self.held_ops[op.id] = op.note
         elif outcome is SendOutcome.NONCE_USED:
             op.nonce_used_at = op.nonce_used_at or utcnow()
             op.note = f"the node says nonce {op.nonce} is used: checking the chain for its awards"
@@ -430,6 +445,7 @@ class Reconciler:
             if version.status in _WATCHED:
                 version.status = TxStatus.FAILED
                 version.error = f"nonce {op.nonce} was used by another transaction"
+        self.held_ops.pop(op.id, None)
         if op.kind == OpKind.AWARD_BATCH:
             op.status = OpStatus.SUPERSEDED
             op.error = (

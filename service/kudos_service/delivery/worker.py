@@ -154,6 +154,8 @@ class Worker(Reconciler):
             self.sync_index(ctx)  # when the outbox is quiet, and at most every second while it is not
         # The node answered this step: an error of an earlier step no longer holds; only what holds delivery back
         # now (the fee cap, an empty signer, a paused contract, a missing role) is reported.
+        if self.hold is None and self.held_ops:
+            self.hold = next(iter(self.held_ops.values()))  # held back in flight, though not tried this step
         self.blocked_reason = self.hold
         self.metrics.in_flight.set(self.in_flight_count())
         return worked or sent
