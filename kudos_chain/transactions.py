@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import logging
-import math
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -72,7 +72,8 @@ class Fees:
 
 
 def _bump(wei: int) -> int:
-    return max(wei + 1, math.ceil(wei * (1 + REPLACEMENT_BUMP)))
+    percent = 100 + round(REPLACEMENT_BUMP * 100)
+    return max(wei + 1, -(-wei * percent // 100))  # in integers: a float would round 100 x 1.1 up to 111
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +103,9 @@ class SendOutcome(enum.Enum):
     REFUSED = "refused"
 
 
+_PY_EVM_NONCE = re.compile(r"invalid transaction nonce: expected (\d+), but got (\d+)")
+
+
 def classify_refusal(message: str) -> SendOutcome:
     """The :class:`SendOutcome` of a node's refusal of ``eth_sendRawTransaction``, from its message (geth, anvil,
     reth, Nethermind and Erigon word them alike).
@@ -115,6 +119,9 @@ def classify_refusal(message: str) -> SendOutcome:
     if "already known" in text or "known transaction" in text or "already imported" in text:
         return SendOutcome.SENT
     if "nonce too low" in text or "nonce has already been used" in text or "oldnonce" in text:
+        return SendOutcome.NONCE_USED
+    expected = _PY_EVM_NONCE.search(text)  # py-evm (the embedded chain): "expected 4, but got 2"
+    if expected is not None and int(expected.group(2)) < int(expected.group(1)):
         return SendOutcome.NONCE_USED
     if "insufficient funds" in text or "insufficient balance" in text:
         return SendOutcome.NO_FUNDS
