@@ -277,8 +277,8 @@ class AwardOut(BaseModel):
     failure_reason: str | None = None
     status_reason: str | None = Field(
         default=None,
-        description="Why a submitted award is not confirmed yet, in words (a fee above the cap, a node that refused "
-        "its transaction); null while nothing holds it back.",
+        description="Why a queued or submitted award is not confirmed yet, in words (a fee above the cap, an empty "
+        "signer, a node that refused its transaction); null while nothing holds it back.",
     )
     tx_hash: str | None = None
     token_id: int | None = None

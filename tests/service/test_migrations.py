@@ -113,6 +113,7 @@ def test_the_outbox_migration_turns_each_stored_transaction_into_an_operation(tm
             2: OpStatus.IN_FLIGHT,
         }
         for nonce, op in ops.items():
+            assert nonce is not None
             assert op.kind == OpKind.AWARD_BATCH
             assert op.signer == SIGNER.address  # read back from the signed bytes
             assert op.to_address == CONTRACT

@@ -3,22 +3,32 @@
     with AnvilNode() as node:
         chain = Chain.connect(node.url, chain_id=node.chain_id)
 
-The node listens on a free loopback port, mines every transaction as it arrives, and funds the accounts of
-anvil's well-known test mnemonic; their keys are read from the file anvil writes with ``--config-out``. The
-node runs in its own process group, which :meth:`AnvilNode.stop` ends.
+The node listens on a free loopback port, mines every transaction as it arrives (or a block every
+``block_time`` seconds), and funds the accounts of anvil's well-known test mnemonic; their keys are read from the
+file anvil writes with ``--config-out``. The node runs in its own process group, which :meth:`AnvilNode.stop`
+ends.
+
+For the fault tests: :meth:`AnvilNode.kill` is a crash (SIGKILL) and :meth:`AnvilNode.restart` starts the node
+again on the same port, from its state file when it has one (``persist=True``: a snapshot every
+``state_interval`` seconds, in a directory that outlives the crash), else as a new chain; typed helpers call
+anvil's fault methods (``anvil_reorg``, ``anvil_dropAllTransactions``, ``anvil_setNextBlockBaseFeePerGas``...),
+and :meth:`AnvilNode.hold_base_fee` holds a fee spike over many blocks. ``../shared/ANVIL.md`` notes how anvil
+1.7 behaves under each.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -58,6 +68,12 @@ class AnvilNode:
     :param startup_timeout: seconds to wait for the node's first answer.
     :param port: listen on this loopback port (to start a node again where clients expect it); by default a
         free one.
+    :param block_time: mine a block every this many seconds (``--block-time``), empty or not, instead of one
+        block per transaction.
+    :param gas_limit: the block gas limit (``--gas-limit``).
+    :param persist: keep the chain in ``state.json`` in the node's directory (``--state``, a snapshot every
+        ``state_interval`` seconds and at exit), which :meth:`kill` keeps and :meth:`restart` loads.
+    :param state_interval: seconds between snapshots when ``persist``.
     """
 
     def __init__(
@@ -69,6 +85,10 @@ class AnvilNode:
         args: Sequence[str] = (),
         startup_timeout: float = 30.0,
         port: int | None = None,
+        block_time: float | None = None,
+        gas_limit: int | None = None,
+        persist: bool = False,
+        state_interval: float = 1.0,
     ) -> None:
         self.binary = Path(binary) if binary is not None else ANVIL_BINARY
         self.accounts = accounts
@@ -81,6 +101,11 @@ class AnvilNode:
         self._process: subprocess.Popen[bytes] | None = None
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
         self._log: IO[bytes] | None = None
+        self._launches = 0
+        self.block_time = block_time
+        self.gas_limit = gas_limit
+        self.persist = persist
+        self.state_interval = state_interval
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
@@ -98,6 +123,25 @@ class AnvilNode:
         """True while the node's process is alive."""
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def workdir(self) -> Path:
+        """The node's directory (its config, logs and state file), kept until :meth:`stop`."""
+        if self._workdir is None:
+            raise AnvilError("the node has not been started")
+        return Path(self._workdir.name)
+
+    @property
+    def state_path(self) -> Path:
+        """The state file of a node started with ``persist=True``."""
+        return self.workdir / "state.json"
+
+    @property
+    def log_path(self) -> Path | None:
+        """The output of the node's latest launch."""
+        if self._workdir is None or self.port is None:
+            return None
+        return self.workdir / f"anvil-{self.port}-{self._launches}.log"
+
     # ------------------------------------------------------------------------------------------------------
     # Life cycle
     # ------------------------------------------------------------------------------------------------------
@@ -112,7 +156,8 @@ class AnvilNode:
             return self
         if not self.binary.exists():
             raise AnvilError(f"anvil is not installed at {self.binary}: run `npm ci --prefix contracts`")
-        self._workdir = tempfile.TemporaryDirectory(prefix="kudos-anvil-")
+        if self._workdir is None:
+            self._workdir = tempfile.TemporaryDirectory(prefix="kudos-anvil-")
         error: AnvilError | None = None
         for _ in range(attempts):
             try:
@@ -130,7 +175,9 @@ class AnvilNode:
         assert self._workdir is not None
         workdir = Path(self._workdir.name)
         config = workdir / f"config-{port}.json"
-        log_path = workdir / f"anvil-{port}.log"
+        config.unlink(missing_ok=True)
+        self._launches += 1
+        log_path = workdir / f"anvil-{port}-{self._launches}.log"
         command = [
             str(self.binary),
             "--host",
@@ -143,6 +190,7 @@ class AnvilNode:
             str(self.chain_id),
             "--config-out",
             str(config),
+            *self._fault_args(workdir),
             *self.args,
         ]
         self.port = port
@@ -166,6 +214,16 @@ class AnvilNode:
         if int(answer, 16) != self.chain_id:
             raise AnvilError(f"anvil answers chain id {int(answer, 16)}, not {self.chain_id}")
         self.private_keys = list(json.loads(config.read_text("utf-8"))["private_keys"])
+
+    def _fault_args(self, workdir: Path) -> list[str]:
+        args: list[str] = []
+        if self.block_time is not None:
+            args += ["--block-time", f"{self.block_time:g}"]
+        if self.gas_limit is not None:
+            args += ["--gas-limit", str(self.gas_limit)]
+        if self.persist:
+            args += ["--state", str(workdir / "state.json"), "--state-interval", f"{self.state_interval:g}"]
+        return args
 
     @staticmethod
     def _log_tail(path: Path, lines: int = 20) -> str:
@@ -191,6 +249,35 @@ class AnvilNode:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+    def kill(self) -> None:
+        """End the node's process group with SIGKILL, a crash: nothing is written at exit, and the node's directory
+        (its state file and logs) is kept for :meth:`restart`."""
+        process, self._process = self._process, None
+        if process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def restart(self) -> AnvilNode:
+        """Start the node again on the same port, after :meth:`kill` (or kill it first): from its state file when
+        it was started with ``persist=True``, else an empty chain with the same genesis accounts.
+
+        :raises AnvilError: when the node was never started, or does not answer in time.
+        """
+        if self.port is None or self._workdir is None:
+            raise AnvilError("the node has not been started")
+        if self.running:
+            self.kill()
+        try:
+            self._launch(self.port)
+        except AnvilError:
+            self._terminate()
+            raise
+        return self
 
     def stop(self) -> None:
         """End the node's process group and remove its files."""
@@ -223,3 +310,66 @@ class AnvilNode:
         if "error" in answer:
             raise AnvilError(f"{method} failed: {answer['error']}")
         return answer["result"]
+
+    # ------------------------------------------------------------------------------------------------------
+    # Faults (see ../shared/ANVIL.md)
+    # ------------------------------------------------------------------------------------------------------
+
+    def block_number(self) -> int:
+        """The number of the newest block."""
+        return int(self.rpc("eth_blockNumber"), 16)
+
+    def mine(self, blocks: int = 1) -> None:
+        """Mine ``blocks`` blocks now (``anvil_mine``), whatever the mining mode."""
+        self.rpc("anvil_mine", [hex(blocks)])
+
+    def set_automine(self, enabled: bool) -> None:
+        """Mine each transaction as it arrives, or not at all (``evm_setAutomine``)."""
+        self.rpc("evm_setAutomine", [enabled])
+
+    def set_interval_mining(self, seconds: int) -> None:
+        """Mine a block every ``seconds``; 0 stops interval mining (``evm_setIntervalMining``)."""
+        self.rpc("evm_setIntervalMining", [seconds])
+
+    def set_next_base_fee(self, wei: int) -> None:
+        """The base fee of the next block only (``anvil_setNextBlockBaseFeePerGas``)."""
+        self.rpc("anvil_setNextBlockBaseFeePerGas", [hex(wei)])
+
+    def set_balance(self, address: str, wei: int) -> None:
+        """Set an account's balance (``anvil_setBalance``)."""
+        self.rpc("anvil_setBalance", [address, hex(wei)])
+
+    def drop_all_transactions(self) -> None:
+        """Forget every transaction in the pool (``anvil_dropAllTransactions``): their nonces are free again."""
+        self.rpc("anvil_dropAllTransactions")
+
+    def pending_transactions(self) -> int:
+        """How many transactions wait in the pool (``txpool_status``)."""
+        status = self.rpc("txpool_status")
+        return int(status["pending"], 16) + int(status["queued"], 16)
+
+    def reorg(self, depth: int, transactions: Sequence[Any] = ()) -> None:
+        """Replace the last ``depth`` blocks by new ones holding ``transactions`` (``anvil_reorg``)."""
+        self.rpc("anvil_reorg", [depth, list(transactions)])
+
+    @contextlib.contextmanager
+    def hold_base_fee(self, wei: int, *, every: float = 0.05) -> Iterator[None]:
+        """Hold every block's base fee at ``wei`` while the ``with`` block runs: anvil's setting holds for the
+        next block only, so it is set again every ``every`` seconds (for interval mining; with instant mining a
+        transaction may slip between two settings)."""
+        stop = threading.Event()
+
+        def hold() -> None:
+            while not stop.is_set():
+                with contextlib.suppress(OSError, ValueError, AnvilError):
+                    self.set_next_base_fee(wei)
+                stop.wait(every)
+
+        self.set_next_base_fee(wei)
+        thread = threading.Thread(target=hold, name="anvil-base-fee", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(5)

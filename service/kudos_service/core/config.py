@@ -70,8 +70,9 @@ class Settings(BaseSettings):
     #: Blocks after which an award reads ``confirmed``; None: 0 on the embedded chain and on development chains
     #: (:data:`DEV_CHAIN_IDS`), :data:`DEFAULT_CONFIRMATIONS` on any other.
     confirmations: Annotated[int | None, Field(ge=0, le=10_000)] = None
-    #: Transactions signed and sent but not yet mined, at most.
-    max_in_flight: Annotated[int, Field(ge=1, le=1_000)] = 16
+    #: Transactions signed and sent but not yet mined, at most (and never more gas than the chain mines in
+    #: ``replace_after_blocks - 1`` blocks).
+    max_in_flight: Annotated[int, Field(ge=1, le=1_000)] = 32
     #: A transaction not mined this many blocks after it was sent is signed again with higher fees.
     replace_after_blocks: Annotated[int, Field(ge=1, le=10_000)] = 3
     #: A transaction without a receipt this long after it was sent is sent again (a node that dropped it).

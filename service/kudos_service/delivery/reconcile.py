@@ -339,6 +339,9 @@ class Reconciler:
                 return self._nonce_used(ctx, session, op)
             latest = op.versions[-1]
             stuck = op.sent_block is not None and head.number - op.sent_block >= self.settings.replace_after_blocks
+            if stuck and any(r is not None for r in ctx.chain.receipts_many([v.tx_hash for v in op.versions])):
+                self._tracked_head = None  # mined after this step read the receipts: the next step records it
+                return False
             if not stuck:
                 with ctx.lock:
                     ((outcome, message),) = ctx.manager.send([_signed_of(latest)])

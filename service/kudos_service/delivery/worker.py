@@ -86,6 +86,8 @@ class Worker(Reconciler):
         self._last_index = 0.0
         self._unindexed = False  # transactions were mined since the index was last refreshed
         self._index_lock = threading.Lock()
+        self._index_wake = threading.Event()
+        self._index_thread: threading.Thread | None = None
         self._balance: tuple[float, int] | None = None  # (when read, wei)
         self._gas_per_kudos = float(_GAS_PER_KUDOS_GUESS)
         self.blocked_reason: str | None = None
@@ -98,13 +100,21 @@ class Worker(Reconciler):
         """Start delivering in a daemon thread."""
         self._thread = threading.Thread(target=self._run, name="kudos-worker", daemon=True)
         self._thread.start()
+        if not self.settings.embedded:
+            # On a real chain the wallet index is refreshed beside delivery, so that reading a second's worth of
+            # new kudos never delays the next batch. The embedded chain is refreshed in the worker's own thread:
+            # py-evm is not safe to read while a block is being written.
+            self._index_thread = threading.Thread(target=self._run_index, name="kudos-index", daemon=True)
+            self._index_thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop after the current step."""
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._index_wake.set()
+        for thread in (self._thread, self._index_thread):
+            if thread is not None:
+                thread.join(timeout)
 
     def wake(self) -> None:
         """Look at the outbox now (an award or an operation was accepted)."""
@@ -135,6 +145,20 @@ class Worker(Reconciler):
                 self._wake.wait(self.settings.worker_poll_ms / 1000)
                 self._wake.clear()
 
+    def _run_index(self) -> None:
+        """Refresh the wallet index when the worker saw new blocks, at most every second under load."""
+        while not self._stop.is_set():
+            self._index_wake.wait(_INDEX_EVERY_S)
+            self._index_wake.clear()
+            ctx = self.chain.peek()
+            if ctx is None or self._stop.is_set():
+                continue
+            try:
+                self.sync_index(ctx)
+            except Exception as exc:  # the worker reports the chain's state; the next round tries again
+                logger.warning("the wallet index could not be refreshed: %s", describe_error(exc, self.settings))
+            self._stop.wait(max(0.0, _INDEX_EVERY_S - (time.monotonic() - self._last_index)))
+
     def run_once(self) -> bool:
         """One step (see the module's docstring). True when it changed something, so the next step comes at once."""
         ctx = self.chain.get()
@@ -150,7 +174,10 @@ class Worker(Reconciler):
         worked = self.heal(ctx, head) or worked
         sent = self.fill(ctx, head)
         self._unindexed = self._unindexed or worked
-        if (self._unindexed and not sent) or time.monotonic() - self._last_index > _INDEX_EVERY_S:
+        if self._index_thread is not None:
+            if worked:
+                self._index_wake.set()
+        elif (self._unindexed and not sent) or time.monotonic() - self._last_index > _INDEX_EVERY_S:
             self.sync_index(ctx)  # when the outbox is quiet, and at most every second while it is not
         # The node answered this step: an error of an earlier step no longer holds; only what holds delivery back
         # now (the fee cap, an empty signer, a paused contract, a missing role) is reported.
@@ -168,9 +195,14 @@ class Worker(Reconciler):
         """Sign, store and broadcast new transactions while there is room in flight. True when any was sent."""
         signer = ctx.signer.address
         with self.db.session() as session:
-            in_flight = self._count(session, signer, OpStatus.IN_FLIGHT)
+            in_flight, gas_in_flight = self._in_flight(session, signer)
             room = self.settings.max_in_flight - in_flight
-            if room <= 0 or not self._has_work(session, signer):
+            # No more in the pool than the chain mines in the blocks before a transaction counts as stuck: one that
+            # waits its turn behind the service's own is mined before it would be replaced. (A node may show a new
+            # head a moment before its receipts, so a transaction mined in the very block that makes it "stuck"
+            # would be replaced for nothing.)
+            gas_room = max(1, self.settings.replace_after_blocks - 1) * head.gas_limit - gas_in_flight
+            if room <= 0 or gas_room <= 0 or not self._has_work(session, signer):
                 return False
         try:
             fees = fees_for_new(ctx.manager, head)
@@ -182,14 +214,16 @@ class Worker(Reconciler):
         signed: list[SignedTx] = []
         with ctx.lock, self.db.session() as session:
             nonce = next_nonce(session, signer, ctx.chain.mined_nonce(signer))
-            while len(signed) < room:
-                one = self._next_pending(ctx, session, head, nonce, fees) or self._next_batch(
-                    ctx, session, head, nonce, fees
-                )
+            while len(signed) < room and gas_room > 0:
+                one = self._next_pending(ctx, session, head, nonce, fees)
                 if one is None:
                     break
                 signed.append(one)
+                gas_room -= one.gas
                 nonce += 1
+            if len(signed) < room and gas_room > 0:
+                batches = self._next_batches(ctx, session, head, nonce, fees, room - len(signed), gas_room)
+                signed += batches
         # Committed: now, and only now, the transactions may reach the chain.
         if signed:
             with ctx.lock:
@@ -237,30 +271,41 @@ class Worker(Reconciler):
             op.note = None
             return signed
 
-    def _next_batch(self, ctx: ChainContext, session: Session, head: Head, nonce: int, fees: Fees) -> SignedTx | None:
-        """Sign one award batch of queued awards, sized to fill blocks; None when no batch is ready."""
-        while True:
-            batch = self._take_batch(session, self._batch_size(head))
-            if not batch:
-                return None
-            awards = [ChainAward(a.recipient, a.kind_id, a.content_hash, a.request_id, a.transferable) for a in batch]
-            data = ctx.client.award_batch_calldata(awards)
-            (estimate,) = ctx.chain.estimate_gas_many(
-                [{"from": ctx.signer.address, "to": ctx.client.address, "data": data}]
-            )
+    def _next_batches(
+        self, ctx: ChainContext, session: Session, head: Head, nonce: int, fees: Fees, most: int, gas_room: int
+    ) -> list[SignedTx]:
+        """Sign up to ``most`` award batches of queued awards, sized to fill blocks and within ``gas_room``: all
+        estimated in one request, signed with consecutive nonces from ``nonce``. A batch that would revert is
+        taken apart (:meth:`_isolate_failures`), and its good awards wait for the next step."""
+        size = self._batch_size(head)
+        per_batch = max(1, int(self._gas_per_kudos * _BATCH_GAS_MARGIN * size))
+        count = max(1, min(most, gas_room // per_batch))
+        batches = self._take_batches(session, size, count)
+        if not batches:
+            return []
+        on_chain = [[_chain_award(a) for a in batch] for batch in batches]
+        datas = [ctx.client.award_batch_calldata(awards) for awards in on_chain]
+        estimates = ctx.chain.estimate_gas_many(
+            [{"from": ctx.signer.address, "to": ctx.client.address, "data": data} for data in datas]
+        )
+        signed: list[SignedTx] = []
+        now = utcnow()
+        for batch, awards, data, estimate in zip(batches, on_chain, datas, estimates, strict=True):
             if isinstance(estimate, Exception):
                 error = ctx.client.decode_error(estimate)
                 if isinstance(error, ContractPausedError | MissingRoleError):
                     self.hold = str(error)
                     logger.warning("awards wait: %s", error)
-                    return None
+                    break
                 if not isinstance(error, ContractRevertError):
                     raise error
                 self._isolate_failures(ctx, session, batch, awards, error)
-                continue  # the awards that would not revert are still queued
+                break  # the nonces after this one are not taken: the next step signs the rest
             self._gas_per_kudos = estimate / len(batch)
             gas = min(math.ceil(estimate * _BATCH_GAS_MARGIN), MAX_TX_GAS, head.gas_limit)
-            signed = ctx.manager.sign_at({"to": ctx.client.address, "data": data}, nonce=nonce, gas=gas, fees=fees)
+            if gas > gas_room and signed:
+                break
+            one = ctx.manager.sign_at({"to": ctx.client.address, "data": data}, nonce=nonce, gas=gas, fees=fees)
             op = Operation(
                 kind=OpKind.AWARD_BATCH,
                 status=OpStatus.IN_FLIGHT,
@@ -270,14 +315,16 @@ class Worker(Reconciler):
                 replacements=0,
             )
             session.add(op)
-            store_version(session, op, signed, head=head.number)
-            now = utcnow()
+            store_version(session, op, one, head=head.number)
             for award in batch:
                 award.status = AwardStatus.SUBMITTED
                 award.operation_id = op.id
                 award.submitted_at = now
-            session.flush()
-            return signed
+            signed.append(one)
+            gas_room -= gas
+            nonce += 1
+        session.flush()
+        return signed
 
     def _batch_size(self, head: Head) -> int:
         """How many awards one batch holds: as many as fit, with the batches sized so that whole batches fill a
@@ -289,14 +336,22 @@ class Worker(Reconciler):
         budget = head.gas_limit / per_block
         return max(1, min(limit, int(budget // per_kudos)))
 
-    def _take_batch(self, session: Session, size: int) -> list[Award]:
-        query = select(Award).where(Award.status == AwardStatus.QUEUED).order_by(Award.created_at, Award.id).limit(size)
-        batch = list(session.scalars(query))
-        if not batch or len(batch) >= size:
-            return batch
-        oldest = as_utc(batch[0].created_at)
-        waited_ms = (datetime.now(UTC) - oldest).total_seconds() * 1000
-        return batch if waited_ms >= self.settings.batch_max_wait_ms else []
+    def _take_batches(self, session: Session, size: int, count: int) -> list[list[Award]]:
+        """Up to ``count`` batches of the oldest queued awards: full ones, and a last one that is not full only
+        when its oldest award has waited ``batch_max_wait_ms``."""
+        query = (
+            select(Award)
+            .where(Award.status == AwardStatus.QUEUED)
+            .order_by(Award.created_at, Award.id)
+            .limit(size * count)
+        )
+        awards = list(session.scalars(query))
+        batches = [awards[i : i + size] for i in range(0, len(awards), size)]
+        if batches and len(batches[-1]) < size:
+            oldest = as_utc(batches[-1][0].created_at)
+            if (datetime.now(UTC) - oldest).total_seconds() * 1000 < self.settings.batch_max_wait_ms:
+                batches.pop()
+        return batches
 
     def _isolate_failures(
         self,
@@ -392,12 +447,16 @@ class Worker(Reconciler):
             )
 
     @staticmethod
-    def _count(session: Session, signer: str, status: OpStatus) -> int:
-        return int(
-            session.scalar(
-                select(func.count())
-                .select_from(Operation)
-                .where(Operation.signer == signer, Operation.status == status)
+    def _in_flight(session: Session, signer: str) -> tuple[int, int]:
+        """How many of ``signer``'s transactions are in flight, and their gas limits together."""
+        count, gas = session.execute(
+            select(func.count(), func.coalesce(func.sum(Operation.gas_limit), 0)).where(
+                Operation.signer == signer, Operation.status == OpStatus.IN_FLIGHT
             )
-            or 0
-        )
+        ).one()
+        return int(count), int(gas or 0)
+
+
+def _chain_award(award: Award) -> ChainAward:
+    """An accepted award as the contract takes it."""
+    return ChainAward(award.recipient, award.kind_id, award.content_hash, award.request_id, award.transferable)

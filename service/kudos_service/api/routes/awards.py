@@ -147,7 +147,13 @@ def _outs(state: AppState, ids: list[str], api_key: ApiKey | None = None) -> lis
                 _load(session, award_id, api_key)
         awards = {a.id: a for a in session.scalars(select(Award).where(Award.id.in_(ids)))}
         base_url = state.settings.base_url
-        return [award_out(session, awards[i], base_url=base_url, catalog=state.catalog) for i in ids]
+        outs = [award_out(session, awards[i], base_url=base_url, catalog=state.catalog) for i in ids]
+    held = state.worker.blocked_reason
+    if held is not None:  # what holds delivery back holds the queue too
+        for out in outs:
+            if out.status == "queued":
+                out.status_reason = held
+    return outs
 
 
 def _load(session: Session, award_id: str, api_key: ApiKey) -> Award:
