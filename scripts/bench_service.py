@@ -2,7 +2,7 @@
 """Benchmark the service on local anvil nodes, in one run, and print the results as Markdown tables.
 
     python scripts/bench_service.py [--part all|instant|real-chain] [--check]
-        instant:    [--awards 5000] [--clients 200] [--naive-n 200] [--batch-size 500]
+        instant:    [--awards 5000] [--clients 200] [--naive-n 200] [--batch-size 500] [--down-awards 200]
         real-chain: [--block-time 1] [--real-awards 20000] [--real-clients 4] [--real-batch-size 500]
                     [--real-singles 0] [--real-naive-n 10] [--fee-cap-gwei 20] [--spike-gwei 50]
                     [--spike-seconds 15] [--spike-awards 1000] [--spike-end restore|decay]
@@ -21,6 +21,8 @@ Part ``instant``: anvil mines every transaction as it arrives.
       as soon as its last one is accepted; the script waits until the service has confirmed every one;
   (c) for comparison, the same number of awards posted ``--batch-size`` a request to ``/v1/awards/batch`` by four
       clients: what the delivery worker confirms when accepting is not the limit.
+  (h) the node down: anvil is stopped and ``--down-awards`` awards are posted by 20 clients; their time to accept
+      (p50, p95, max) shows that accepting never waits for the chain, and they must all read ``queued``.
 
   It reports the confirmed kudos per second through the API (awards / time from the first POST to the last
   confirmation), the 50th, 95th and 99th percentiles of the time to accept an award (POST to 202, as the client
@@ -353,6 +355,37 @@ class Phase:
 
 def verdict(ok: bool) -> str:
     return "yes" if ok else "**missed**"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeDown:
+    """Awards posted while the node is stopped: each one's time to 202, and their status afterwards."""
+
+    clients: int
+    accept_seconds: list[float]
+    statuses: dict[str, int]
+
+    def row(self) -> str:
+        accept, ms = self.accept_seconds, 1000.0
+        statuses = ", ".join(f"{n:,} {status}" for status, n in sorted(self.statuses.items()))
+        return (
+            f"| (h) time to accept an award while the node is down (anvil stopped), {len(accept):,} awards from "
+            f"{self.clients} clients, p50 / p95 / max; the awards' status after | "
+            f"{percentile(accept, 50) * ms:,.1f} / {percentile(accept, 95) * ms:,.1f} / {max(accept) * ms:,.1f} ms;"
+            f" {statuses} | | |"
+        )
+
+
+def node_down(node: AnvilNode, url: str, key: str, to: Sequence[str], count: int) -> NodeDown:
+    """Stop the node, then post ``count`` awards from 20 clients: accepting must not wait for the chain."""
+    node.stop()
+    clients = min(20, count)
+    load = asyncio.run(post_awards(url, key, [award_body(i, to) for i in range(count)], clients, "node-down"))
+    awards = asyncio.run(fetch_awards(url, key, load.award_ids))
+    statuses: dict[str, int] = {}
+    for award in awards:
+        statuses[award["status"]] = statuses.get(award["status"], 0) + 1
+    return NodeDown(clients, load.accept_seconds, statuses)
 
 
 def table(
@@ -1097,6 +1130,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=500,
         help="awards a request in the comparison (c) through /v1/awards/batch; 0 skips it",
     )
+    parser.add_argument(
+        "--down-awards",
+        type=int,
+        default=200,
+        help="awards posted in (h), after anvil is stopped (accepting must not wait for the node); 0 skips it",
+    )
 
     real = parser.add_argument_group("part real-chain")
     real.add_argument("--block-time", type=float, default=1.0, help="seconds between blocks (anvil --block-time)")
@@ -1132,8 +1171,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def print_instant_header(
+    args: argparse.Namespace, settings: Mapping[str, str], load_before: float, load_after: float
+) -> None:
+    shown = ", ".join(f"{k}={v}" for k, v in sorted(settings.items())) or "defaults"
+    print(f"## kudos-chain service benchmark: one anvil node, {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
+    print()
+    print(
+        f"{anvil_version()}, block gas limit {args.block_gas_limit:,}; `kudos serve` (uvicorn {uvicorn.__version__}, "
+        f"one process; settings: {shown}); Python {platform.python_version()}; {platform.machine()}, "
+        f"{os.cpu_count()} CPUs shared by anvil, the service and the clients (load average "
+        f"{load_before:.1f} before the service started, {load_after:.1f} after)"
+    )
+    print()
+
+
 def run_instant(args: argparse.Namespace, settings: Mapping[str, str]) -> bool:
-    """Part "instant": (a) to (c) on anvil mining each transaction at once; prints its table, returns whether its
+    """Part "instant": (a) to (c), and (h), on anvil mining each transaction at once; prints its table, returns whether its
     targets are met."""
     to = recipients(args.recipients)
     with (
@@ -1171,20 +1225,14 @@ def run_instant(args: argparse.Namespace, settings: Mapping[str, str]) -> bool:
                 done += args.awards
                 wait_confirmed(server.url, done, args.timeout)
                 batch = Phase(load, asyncio.run(fetch_delivery(server.url, key, load.award_ids)))
+            down = node_down(node, server.url, key, to, args.down_awards) if args.down_awards > 0 else None
             server.stop()
         load_after = os.getloadavg()
 
     lines, met = table(naive, single, args.clients, batch, args.batch_size, cpu)
-    shown = ", ".join(f"{k}={v}" for k, v in sorted(settings.items())) or "defaults"
-    print(f"## kudos-chain service benchmark: one anvil node, {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
-    print()
-    print(
-        f"{anvil_version()}, block gas limit {args.block_gas_limit:,}; `kudos serve` (uvicorn {uvicorn.__version__}, "
-        f"one process; settings: {shown}); Python {platform.python_version()}; {platform.machine()}, "
-        f"{os.cpu_count()} CPUs shared by anvil, the service and the clients (load average "
-        f"{load_before[0]:.1f} before the service started, {load_after[0]:.1f} after)"
-    )
-    print()
+    if down is not None:
+        lines.append(down.row())
+    print_instant_header(args, settings, load_before[0], load_after[0])
     print("\n".join(lines))
     print()
     if single.load.transport_errors:

@@ -11,7 +11,6 @@ other accounts, or fresh ones (see ``tests/library/conftest.py``).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -19,23 +18,16 @@ from web3.types import Wei
 
 from kudos_chain import Chain, Signer
 from tests.utils.anvil import ANVIL_BINARY, AnvilError, AnvilNode
+from tests.utils.ci import tool_missing
 
 CHAINS = ("embedded", "anvil")
-
-
-def in_ci() -> bool:
-    """True when the ``CI`` environment variable is set (to anything but ``""``, ``0`` or ``false``)."""
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
 @pytest.fixture(scope="session")
 def anvil() -> Iterator[AnvilNode]:
     """A local anvil node, started once per session, with its URL and its dev accounts' keys."""
     if not ANVIL_BINARY.exists():
-        reason = f"anvil is not installed at {ANVIL_BINARY} (run `npm ci --prefix contracts`)"
-        if in_ci():
-            pytest.fail(f"{reason}: CI must run the anvil tests", pytrace=False)
-        pytest.skip(reason)
+        tool_missing(f"anvil is not installed at {ANVIL_BINARY} (run `npm ci --prefix contracts`)")
     node = AnvilNode()
     try:
         node.start()

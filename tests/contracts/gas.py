@@ -12,7 +12,6 @@ mint pays.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from collections.abc import Mapping
@@ -44,7 +43,6 @@ __all__ = [
     "KudosGas",
     "Target",
     "compile_baselines",
-    "in_ci",
     "kudos_figures",
     "measure_baseline",
     "measure_kudos",
@@ -65,11 +63,6 @@ _BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 # ----------------------------------------------------------------------------------------------------------------
 # Compiling the baselines
 # ----------------------------------------------------------------------------------------------------------------
-
-
-def in_ci() -> bool:
-    """True when the environment says it is CI (``CI=true``, or any value but empty, ``0`` and ``false``)."""
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false")
 
 
 def toolchain_problem() -> str | None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+import time
+from pathlib import Path
 
-import pytest
+from kudos_service.chain import ChainContext
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text as sql
 
-from tests.service.conftest import Service, award_body
+from kudos_chain import Signer
+from tests.service.conftest import Service, award_body, start_service
 
 
 def test_healthz(service: Service):
@@ -35,20 +38,56 @@ def test_readyz_names_the_chain_the_database_the_signer_and_delivery(service: Se
     assert checks["delivery"]["queue_depth"] == 0
 
 
-def test_readyz_is_503_and_names_a_signer_that_cannot_pay(service: Service, monkeypatch: pytest.MonkeyPatch):
-    """A signer that cannot afford a full batch makes the service not ready, with the signer named."""
-    monkeypatch.setattr(service.ctx.chain, "balance", lambda address: 0)
-    response = service.client.get("/readyz")
-    assert response.status_code == 503
-    ready = response.json()
-    assert ready["ready"] is False
-    assert ready["checks"]["signer"]["ok"] is False
-    assert ready["checks"]["signer"]["balance_wei"] == 0
-    error = ready["checks"]["signer"]["error"]
-    assert service.ctx.signer.address in error
-    assert "holds 0 ETH" in error
-    assert ready["checks"]["chain"]["ok"] is True
-    assert ready["checks"]["database"]["ok"] is True
+def _send_all(ctx: ChainContext, sender: Signer, to: str, *, keep: int = 0) -> None:
+    """Send everything ``sender`` holds but ``keep`` wei to ``to``, in a legacy transaction (its fee is exactly
+    21,000 x gas price), and wait for it to be mined."""
+    w3 = ctx.chain.w3
+    gas_price = 2 * int(w3.eth.get_block("latest")["baseFeePerGas"])
+    value = ctx.chain.balance(sender.address) - 21_000 * gas_price - keep
+    tx = {
+        "to": to,
+        "value": value,
+        "gas": 21_000,
+        "gasPrice": gas_price,
+        "nonce": ctx.chain.pending_nonce(sender.address),
+        "chainId": ctx.chain_id,
+    }
+    tx_hash = w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction)
+    assert w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)["status"] == 1
+
+
+def test_an_unfunded_signer_holds_awards_queued_and_makes_readyz_503_until_funded(tmp_path: Path):
+    """The signer really spends all it holds: /readyz is 503 and names it, an award accepted meanwhile stays
+    queued (never failed), and once the signer is funded again the award is delivered and /readyz is 200."""
+    with start_service(tmp_path) as service:
+        ctx = service.ctx
+        faucet = ctx.chain.dev_accounts[1]
+        _send_all(ctx, ctx.signer, faucet.address)
+        assert ctx.chain.balance(ctx.signer.address) == 0
+
+        response = service.client.get("/readyz")
+        assert response.status_code == 503
+        signer = response.json()["checks"]["signer"]
+        assert signer["ok"] is False
+        assert signer["balance_wei"] == 0
+        assert ctx.signer.address in signer["error"]
+        assert "holds 0 ETH" in signer["error"]
+        assert response.json()["checks"]["chain"]["ok"] is True
+        assert response.json()["checks"]["database"]["ok"] is True
+
+        accepted = service.post_award()
+        assert accepted.status_code == 202, accepted.text
+        award_id = accepted.json()["id"]
+        deadline = time.monotonic() + 10
+        while "holds 0 ETH" not in str(service.client.get(f"/v1/awards/{award_id}", headers=service.auth()).json()):
+            assert time.monotonic() < deadline, "the award never said why it waits"
+            time.sleep(0.05)
+        waiting = service.client.get(f"/v1/awards/{award_id}", headers=service.auth()).json()
+        assert waiting["status"] == "queued"
+
+        _send_all(ctx, faucet, ctx.signer.address, keep=10**18)
+        assert service.wait_confirmed(award_id)["status"] == "confirmed"
+        assert service.client.get("/readyz").status_code == 200
 
 
 def metric_samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -27,6 +27,7 @@ from kudos_service.models import Award
 from sqlalchemy import select
 
 from tests.service.conftest import Service, award_body, new_address
+from tests.utils.ci import tool_missing
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -44,22 +45,15 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
-def _unavailable(reason: str) -> None:
-    """Fail in CI, where scripts/test.sh installs the browser; skip elsewhere."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (scripts/test.sh installs it)")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Debian's Chromium, headless."""
     if shutil.which(CHROMIUM) is None:
-        _unavailable(f"no Chromium at {CHROMIUM}: apt-get install chromium")
+        tool_missing(f"no Chromium at {CHROMIUM}: apt-get install chromium")
     try:
         from playwright.sync_api import sync_playwright  # noqa: PLC0415
     except ImportError:
-        _unavailable("the playwright package is not installed: pip install -e '.[test]'")
+        tool_missing("the playwright package is not installed: pip install -e '.[test]'")
     with sync_playwright() as p:
         launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield launched

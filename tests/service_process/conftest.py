@@ -16,8 +16,8 @@ import pytest
 
 from kudos_chain import Chain, KudosClient, Signer
 from kudos_chain.client import KUDOS_AWARDED_TOPIC
-from tests.conftest import in_ci
 from tests.utils.anvil import ANVIL_BINARY
+from tests.utils.ci import tool_missing
 from tests.utils.service import KudosServer
 
 #: A few recipients, the same in every run.
@@ -46,10 +46,7 @@ def servers() -> Iterator[NewServer]:
 def needs_anvil() -> None:
     """Skip (or fail, in CI) when anvil is not installed."""
     if not ANVIL_BINARY.exists():
-        reason = f"anvil is not installed at {ANVIL_BINARY} (run `npm ci --prefix contracts`)"
-        if in_ci():
-            pytest.fail(f"{reason}: CI must run the anvil tests", pytrace=False)
-        pytest.skip(reason)
+        tool_missing(f"anvil is not installed at {ANVIL_BINARY} (run `npm ci --prefix contracts`)")
 
 
 def award_body(i: int, *, tag: str = "t") -> dict[str, Any]:
