@@ -365,9 +365,21 @@ def _filter_of(hex_filter: dict[str, Any]) -> FilterParams:
     )
 
 
+#: Words of the refusals providers give for an ``eth_getLogs`` too large to answer (Alchemy's "Log response size
+#: exceeded", Infura's "query returned more than 10000 results" and "range 1000000 exceeds limit of 10000",
+#: QuickNode's "limited to a 10,000 range", ...): the range is split and asked again.
+_TOO_LARGE = ("more than", "too many", "limit", "exceed", "range", "response size")
+
+#: Words of a rate limit ("rate limit exceeded", "too many requests", HTTP 429): splitting would only ask more.
+_RATE_LIMITED = ("rate limit", "rate-limit", "ratelimit", "too many requests", "429", "per second", "compute units")
+
+
 def _is_too_many_results(exc: Exception) -> bool:
+    """True when the node refused an ``eth_getLogs`` as too large (not when it is limiting the request rate)."""
     text = str(exc).lower()
-    return any(s in text for s in ("too many", "limit", "exceed", "range", "response size"))
+    if any(s in text for s in _RATE_LIMITED):
+        return False
+    return any(s in text for s in _TOO_LARGE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -347,7 +347,11 @@ class RevokeRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: Literal["unspecified", "mistake", "fraud", "requested_by_holder", "policy"] = "unspecified"
+    reason: Literal["unspecified", "mistake", "fraud", "requested_by_holder", "policy"] = Field(
+        default="unspecified",
+        description="Why, as recorded on chain in `KudosRevoked` (codes 0 to 4 in this order): `unspecified`, "
+        "`mistake` (awarded in error), `fraud`, `requested_by_holder`, `policy`. Without a body: `unspecified`.",
+    )
 
 
 class WalletItem(BaseModel):

@@ -183,6 +183,10 @@ class Worker(Reconciler):
         # now (the fee cap, an empty signer, a paused contract, a missing role) is reported.
         if self.hold is None and self.held_ops:
             self.hold = next(iter(self.held_ops.values()))  # held back in flight, though not tried this step
+        if self.hold != self.blocked_reason and self.hold is not None:
+            logger.warning("delivery waits: %s", self.hold)  # once a reason, not once a step
+        elif self.hold is None and self.blocked_reason is not None:
+            logger.info("delivery resumed (it waited: %s)", self.blocked_reason)
         self.blocked_reason = self.hold
         self.metrics.in_flight.set(self.in_flight_count())
         return worked or sent
@@ -294,8 +298,7 @@ class Worker(Reconciler):
             if isinstance(estimate, Exception):
                 error = ctx.client.decode_error(estimate)
                 if isinstance(error, ContractPausedError | MissingRoleError):
-                    self.hold = str(error)
-                    logger.warning("awards wait: %s", error)
+                    self.hold = str(error)  # logged once, when it begins (run_once)
                     break
                 if not isinstance(error, ContractRevertError):
                     raise error

@@ -6,7 +6,7 @@ import json
 from typing import Annotated
 
 from eth_utils.crypto import keccak
-from fastapi import APIRouter, Depends, Header, Path, Response
+from fastapi import APIRouter, Depends, Header, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -184,10 +184,16 @@ def award_image(award_id: str, state: StateDep, session: SessionDep) -> Response
     return _svg(session, award, "pending")
 
 
+async def _json_if_any(request: Request) -> None:
+    """A body may be left out; one that is sent must be declared as JSON."""
+    if request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers:
+        await require_json(request.headers.get("content-type"))
+
+
 @router.post(
     "/v1/tokens/{token_id}/revoke",
     status_code=202,
-    dependencies=[Depends(require_json)],
+    dependencies=[Depends(_json_if_any)],
     response_model=OperationOut,
     responses={
         202: {
@@ -211,21 +217,24 @@ def award_image(award_id: str, state: StateDep, session: SessionDep) -> Response
 )
 async def revoke_token(
     token_id: TokenIdPath,
-    body: RevokeRequest,
     state: StateDep,
     api_key: Annotated[ApiKey, Depends(require_scope("revoke"))],
     response: Response,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
     wait: WaitQuery = 0,
+    body: RevokeRequest | None = None,
 ) -> OperationOut:
     """Revoke (burn) a kudos on chain with a reason code (``revoke`` scope), through the outbox like awards.
+
+    The body is optional: without one the reason is ``unspecified``.
 
     The kudos is revoked once: the same ``Idempotency-Key`` returns the operation it made, and a kudos whose
     revocation is already under way (or done) returns that operation, whoever asks.
     """
     _check_token_id(token_id)
     key = None if idempotency_key is None else check_idempotency_key(idempotency_key)
-    requested = await run_in_threadpool(_request_revoke, state, api_key, token_id, body.reason, key)
+    reason = (body or RevokeRequest()).reason
+    requested = await run_in_threadpool(_request_revoke, state, api_key, token_id, reason, key)
     if requested.created:
         state.worker.wake()
     else:

@@ -1,0 +1,85 @@
+"""The README's service walkthrough, run as written against a real ``kudos serve``.
+
+The shell block under "The service in five minutes" is what a new user pastes first. It runs here with bash
+(``set -euo pipefail``), in a directory where ``.venv/bin/kudos`` is this environment's ``kudos``, against a server
+on a temporary data directory (``KUDOS_DATA_DIR``, which the README names, points the key commands at it); only
+the ``API=`` line changes, to the server's port.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.utils.service import KudosServer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def walkthrough() -> str:
+    readme = (ROOT / "README.md").read_text("utf-8")
+    section = readme.split("## The service in five minutes", 1)[1]
+    found = re.search(r"```sh\n(.*?)```", section, flags=re.DOTALL)
+    assert found, "the walkthrough has no shell block"
+    return found.group(1)
+
+
+def json_documents(text: str) -> list[object]:
+    """The JSON documents curl printed one after the other (curl adds no newline after a body)."""
+    decoder, found, i = json.JSONDecoder(), [], 0
+    while (start := min((p for p in (text.find("{", i), text.find("[", i)) if p >= 0), default=-1)) >= 0:
+        document, i = decoder.raw_decode(text, start)
+        found.append(document)
+    return found
+
+
+def test_the_readme_walkthrough_runs_as_written(tmp_path: Path):
+    script = walkthrough()
+    assert "API=http://127.0.0.1:8000\n" in script
+    bin_dir = tmp_path / "user" / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "kudos").symlink_to(Path(sys.executable).parent / "kudos")
+    with KudosServer(tmp_path / "data") as server:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KUDOS_")}
+        env["KUDOS_DATA_DIR"] = str(server.data_dir)
+        run = subprocess.run(
+            ["bash", "-c", "set -euo pipefail\n" + script.replace("http://127.0.0.1:8000", server.url)],
+            cwd=bin_dir.parents[1],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert run.returncode == 0, run.stderr
+        answers = json_documents(run.stdout)
+        assert answers, run.stdout
+        assert not [a for a in answers if isinstance(a, dict) and "error" in a], run.stdout
+
+        alice = re.search(r"^ALICE=(0x[0-9a-fA-F]{40})$", script, flags=re.MULTILINE)
+        assert alice
+        deadline = time.monotonic() + 20  # the batch may still be on its way
+        while (wallet := httpx.get(f"{server.url}/v1/wallets/{alice.group(1)}", timeout=10).json())["total"] < 2:
+            assert time.monotonic() < deadline, f"the batch's two kudos never reached the wallet: {wallet}"
+            time.sleep(0.1)
+        kinds = {k["slug"] for k in httpx.get(f"{server.url}/v1/kinds", timeout=10).json()}
+        badge = (bin_dir.parents[1] / "badge.svg").read_text("utf-8")
+
+    dicts = [a for a in answers if isinstance(a, dict)]
+    award = next(a for a in dicts if a.get("status") and a.get("kind") == "team-player")
+    assert (award["status"], award["token_id"]) == ("confirmed", 1)
+    revoked = [a for a in dicts if a.get("kind") == "revoke"]
+    assert revoked[-1]["status"] == "confirmed"
+    assert (revoked[-1]["token_id"], revoked[-1]["reason"]) == (1, "mistake")
+    batch = next(a for a in answers if isinstance(a, list))
+    assert [a["kind"] for a in batch] == ["mentor", "loyal-customer"]
+    assert "hackathon" in kinds
+    assert badge.startswith("<svg")
+    assert wallet["total"] == 2  # the batch's two; the first kudos is revoked
