@@ -12,7 +12,7 @@ meta = KudosMetadata(
     kind="Team Player",
     message="Thank you for carrying the launch!",
     awarded_by="Grace (HR)",
-    issued_at="2026-11-26T10:00:00Z",
+    awarded_at="2026-11-26T10:00:00Z",
     image="https://kudos.acme.example/badges/team-player.svg",
 )
 award = kudos.award(alice.address, kind=1, content_hash=content_hash(meta), request_id="hr-2026-0001")

@@ -5,7 +5,7 @@ insignificant whitespace, non-ASCII characters written as themselves, encoded in
 (their text is not canonical); integers, strings, booleans, null, lists and objects are allowed.
 
 >>> meta = KudosMetadata(kind="Team Player", message="Thanks for the launch!", awarded_by="Ada",
-...                      issued_at="2026-11-26T10:00:00Z", image="https://kudos.example/1/image.svg")
+...                      awarded_at="2026-11-26T10:00:00Z", image="https://kudos.example/1/image.svg")
 >>> canonical_json(meta.to_json())[:40]
 b'{"attributes":[{"trait_type":"Kind","val'
 >>> content_hash(meta).hex()[:16]
@@ -33,7 +33,9 @@ class KudosMetadata:
     :param kind: the kudos type's name (``"Team Player"``).
     :param message: the words of thanks.
     :param awarded_by: who gives the kudos.
-    :param issued_at: when the award was made, ISO 8601 in UTC.
+    :param awarded_at: when the issuer made the award, ISO 8601 in UTC. It is part of the content hash, so it is
+        fixed before the kudos is minted; the chain's own date, :attr:`kudos_chain.Kudos.issued_at`, is the
+        timestamp of the block that minted it, the same second or later (minutes later on a busy chain).
     :param image: the URL of the badge picture.
     :param recipient_name: the recipient's display name, when they agreed to show it.
     :param name: the token's title; by default the kind and the recipient's name.
@@ -43,7 +45,7 @@ class KudosMetadata:
     kind: str
     message: str
     awarded_by: str
-    issued_at: str
+    awarded_at: str
     image: str
     recipient_name: str | None = None
     name: str | None = None
@@ -55,7 +57,7 @@ class KudosMetadata:
         attributes: list[dict[str, Any]] = [
             {"trait_type": "Kind", "value": self.kind},
             {"trait_type": "Awarded by", "value": self.awarded_by},
-            {"trait_type": "Issued at", "value": self.issued_at},
+            {"trait_type": "Awarded at", "value": self.awarded_at},
         ]
         doc: dict[str, Any] = {
             "name": title,
@@ -65,7 +67,7 @@ class KudosMetadata:
             "kind": self.kind,
             "message": self.message,
             "awarded_by": self.awarded_by,
-            "issued_at": self.issued_at,
+            "awarded_at": self.awarded_at,
         }
         if self.recipient_name is not None:
             doc["recipient_name"] = self.recipient_name

@@ -1187,8 +1187,8 @@ def print_instant_header(
 
 
 def run_instant(args: argparse.Namespace, settings: Mapping[str, str]) -> bool:
-    """Part "instant": (a) to (c), and (h), on anvil mining each transaction at once; prints its table, returns whether its
-    targets are met."""
+    """Part "instant": (a) to (c), and (h), on anvil mining each transaction at once; prints its table, returns
+    whether its targets are met."""
     to = recipients(args.recipients)
     with (
         tempfile.TemporaryDirectory(prefix="kudos-bench-") as tmp,

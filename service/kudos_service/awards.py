@@ -248,7 +248,7 @@ def _new_award(
         kind=kind.name,
         message=body.message,
         awarded_by=body.awarded_by,
-        issued_at=accepted_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        awarded_at=accepted_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         image=f"{settings.base_url}/v1/awards/{award_id}/image.svg",
         recipient_name=body.recipient_name,
         external_url=f"{settings.base_url}/wallet/{recipient}",

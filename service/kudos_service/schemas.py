@@ -365,7 +365,10 @@ class WalletItem(BaseModel):
     message: str | None = Field(description="The words of thanks; null unless verified.")
     awarded_by: str | None
     verified: bool = Field(description="True when this service's text hashes to the content hash on chain.")
-    issued_at: datetime | None
+    issued_at: datetime | None = Field(
+        description="The chain's date of the kudos (`issuedAt`): the timestamp of the block that minted it. The "
+        "metadata's `awarded_at`, when the issuer made the award, is the same second or earlier."
+    )
     transferable: bool | None
     token_uri: str
     image_url: str

@@ -495,7 +495,7 @@ def test_verify_checks_the_metadata_against_the_awarded_hash(fresh: Deployment):
         kind="Team Player",
         message="Danke für den Launch! 🚀",
         awarded_by="Ada",
-        issued_at="2026-11-26T10:00:00Z",
+        awarded_at="2026-11-26T10:00:00Z",
         image="https://kudos.example/1/image.svg",
         recipient_name="Grace",
     )

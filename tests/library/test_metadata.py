@@ -15,7 +15,7 @@ META = KudosMetadata(
     kind="Team Player",
     message="Danke für den Launch! 🚀",
     awarded_by="Zoë",
-    issued_at="2026-11-26T10:00:00Z",
+    awarded_at="2026-11-26T10:00:00Z",
     image="https://kudos.example/1/image.svg",
 )
 
@@ -97,7 +97,7 @@ def test_kudos_metadata_follows_the_erc721_schema():
     assert doc["attributes"] == [
         {"trait_type": "Kind", "value": "Team Player"},
         {"trait_type": "Awarded by", "value": "Zoë"},
-        {"trait_type": "Issued at", "value": "2026-11-26T10:00:00Z"},
+        {"trait_type": "Awarded at", "value": "2026-11-26T10:00:00Z"},
     ]
     assert "recipient_name" not in doc
     assert "external_url" not in doc
@@ -108,7 +108,7 @@ def test_kudos_metadata_optional_fields():
         kind="Mentor",
         message="m",
         awarded_by="a",
-        issued_at="t",
+        awarded_at="t",
         image="i",
         recipient_name="Grace",
         external_url="https://kudos.example/w/grace",
@@ -116,6 +116,6 @@ def test_kudos_metadata_optional_fields():
     assert named.to_json()["name"] == "Mentor for Grace"
     assert named.to_json()["recipient_name"] == "Grace"
     assert named.to_json()["external_url"] == "https://kudos.example/w/grace"
-    titled = KudosMetadata(kind="Mentor", message="m", awarded_by="a", issued_at="t", image="i", name="Custom")
+    titled = KudosMetadata(kind="Mentor", message="m", awarded_by="a", awarded_at="t", image="i", name="Custom")
     assert titled.to_json()["name"] == "Custom"
     assert content_hash(named) != content_hash(titled)

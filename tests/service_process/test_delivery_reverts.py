@@ -144,7 +144,7 @@ def store_award_to_the_zero_address(data_dir: Path, like: str, created_at: datet
             kind=kind.name,
             message="thanks, stored before the API refused the zero address",
             awarded_by="an older version",
-            issued_at=created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            awarded_at=created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
             image=f"http://127.0.0.1/v1/awards/{award_id}/image.svg",
             recipient_name=None,
             external_url=f"http://127.0.0.1/wallet/{ZERO_ADDRESS}",

@@ -458,7 +458,12 @@ class TokenMetadata(BaseModel):
     kind: str = Field(description="The kind's name.", examples=["Team Player"])
     message: str
     awarded_by: str
-    issued_at: str = Field(description="When the award was made, ISO 8601 in UTC.")
+    awarded_at: str = Field(
+        description="When the issuer made the award (the service accepted it), ISO 8601 in UTC. It is hashed into "
+        "the content hash, so it is fixed before the kudos is minted; the chain's date of the kudos (`issuedAt`, the "
+        "wallet's `issued_at`) is the timestamp of the block that minted it, the same second or later. Kudos "
+        "awarded by earlier versions of the service carry this date as `issued_at`."
+    )
     recipient_name: str | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default)
     external_url: str | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default)
 
