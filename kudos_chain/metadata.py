@@ -9,7 +9,7 @@ insignificant whitespace, non-ASCII characters written as themselves, encoded in
 >>> canonical_json(meta.to_json())[:40]
 b'{"attributes":[{"trait_type":"Kind","val'
 >>> content_hash(meta).hex()[:16]
-'fd8d3fd709914a57'
+'79c7b71bfc10af74'
 """
 
 from __future__ import annotations
