@@ -42,7 +42,7 @@ from web3 import HTTPProvider, Web3  # noqa: E402
 from web3.types import RPCEndpoint, RPCResponse  # noqa: E402
 
 from kudos_chain import Award, Chain, KudosClient, Signer, content_hash  # noqa: E402
-from tests.utils.anvil import ANVIL_BINARY, AnvilNode  # noqa: E402
+from kudos_chain.testing import AnvilNode, find_anvil  # noqa: E402
 
 T = TypeVar("T")
 
@@ -208,7 +208,7 @@ def wallet_table(library: Measure, loop: Measure) -> list[str]:
 
 
 def anvil_version() -> str:
-    answer = subprocess.run([str(ANVIL_BINARY), "--version"], capture_output=True, text=True, check=False)
+    answer = subprocess.run([str(find_anvil()), "--version"], capture_output=True, text=True, check=False)
     return answer.stdout.splitlines()[0] if answer.stdout else "anvil (unknown version)"
 
 

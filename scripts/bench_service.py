@@ -95,9 +95,8 @@ from eth_utils.crypto import keccak  # noqa: E402
 
 from kudos_chain import Award, Chain, KudosClient, Signer, content_hash  # noqa: E402
 from kudos_chain.client import KUDOS_AWARDED_TOPIC, MAX_BATCH_SIZE, request_id_bytes  # noqa: E402
+from kudos_chain.testing import AnvilNode, KudosServer  # noqa: E402
 from scripts.bench_library import Measure, anvil_version, awards_to, naive_loop  # noqa: E402
-from tests.utils.anvil import AnvilNode  # noqa: E402
-from tests.utils.service import KudosServer  # noqa: E402
 
 #: What (b) must reach, in multiples of (a)'s kudos per second, and the p95 time to accept, in seconds.
 TARGET_RATIO = 20.0

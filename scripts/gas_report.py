@@ -6,7 +6,7 @@
 Deploys KudosToken (the committed artifact) and the baselines ``BareERC721`` and ``NaiveKudos`` (compiled with
 ``node scripts/compile.mjs --baselines`` into a temporary directory, or read from ``DIR``) on one py-evm chain,
 and reports each operation's receipt ``gasUsed`` after a warm-up mint on every contract. The measuring code is
-``tests/contracts/gas.py``, which the gas tests share, so the table shows exactly what they assert.
+``scripts/gas.py``, which the gas tests share, so the table shows exactly what they assert.
 
 Exit status: 0 when every target is met, 1 when one is missed, 2 when the baselines cannot be compiled.
 """
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a file: make the repository's packages importable
     sys.path.insert(0, str(ROOT))
 
-from tests.contracts.gas import (  # noqa: E402
+from scripts.gas import (  # noqa: E402
     BATCH_SIZES,
     TARGET_BATCH_SIZE,
     Compiled,

@@ -2,7 +2,8 @@
 # The whole test suite, from a fresh clone: installs what the tests need, then lints, type-checks and tests.
 #   bash scripts/test.sh [pytest arguments]
 # Python packages go into .venv (unless a virtual environment is already active); the pinned npm packages
-# (solc, OpenZeppelin, Solady, anvil) into contracts/node_modules; Debian's Chromium and fonts (for the wallet
+# (solc, OpenZeppelin, Solady, anvil) into contracts/node_modules, and the icon set the badges' icons are copied
+# from (lucide-static) into scripts/icons/node_modules; Debian's Chromium and fonts (for the wallet
 # page's browser tests) through apt-get, as root or with sudo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +33,7 @@ if [[ -z "${VIRTUAL_ENV:-}" ]]; then
 fi
 python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 npm ci --prefix contracts --no-audit --no-fund --silent
+npm ci --prefix scripts/icons --ignore-scripts --no-audit --no-fund --silent  # the icons' source, for their test
 
 ruff check .
 ruff format --check .

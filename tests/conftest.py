@@ -1,7 +1,9 @@
-"""Fixtures shared by every test suite.
+"""Fixtures shared by every test suite, on top of the ones kudos-chain gives its users
+(:mod:`kudos_chain.testing.plugin`, enabled here as a user enables it).
 
-``anvil`` is one local anvil node for the whole session. Where anvil is not installed the tests that need it are
-skipped, except in CI (the ``CI`` environment variable set), where they fail: CI runs both chains.
+``anvil`` is the plugin's ``kudos_anvil``: one local anvil node for the whole session. Where anvil is not found
+the tests that need it are skipped, except in CI (the ``CI`` environment variable set), where they fail
+(``kudos_anvil_binary`` is overridden for that): CI runs both chains.
 
 ``chain`` runs a test once on each chain the library supports: the embedded py-evm chain and the anvil node
 (over HTTP). Its ``dev_accounts`` are funded signers on both; the last one is the faucet of :func:`fund`, which
@@ -11,32 +13,34 @@ other accounts, or fresh ones (see ``tests/library/conftest.py``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from web3.types import Wei
 
 from kudos_chain import Chain, Signer
-from tests.utils.anvil import ANVIL_BINARY, AnvilError, AnvilNode
+from kudos_chain.testing import AnvilNode, AnvilNotFoundError, find_anvil
 from tests.utils.ci import tool_missing
+
+pytest_plugins = ["kudos_chain.testing.plugin", "pytester"]  # pytester: tests/testing/test_plugin.py
 
 CHAINS = ("embedded", "anvil")
 
 
 @pytest.fixture(scope="session")
-def anvil() -> Iterator[AnvilNode]:
+def kudos_anvil_binary() -> Path:
+    """The plugin's, with this repository's rule for a missing tool: skipped here, failed in CI."""
+    try:
+        return find_anvil()
+    except AnvilNotFoundError as exc:
+        reason = str(exc)
+    return tool_missing(reason)  # out of the except block: the message alone, no chained exception
+
+
+@pytest.fixture(scope="session")
+def anvil(kudos_anvil: AnvilNode) -> AnvilNode:
     """A local anvil node, started once per session, with its URL and its dev accounts' keys."""
-    if not ANVIL_BINARY.exists():
-        tool_missing(f"anvil is not installed at {ANVIL_BINARY} (run `npm ci --prefix contracts`)")
-    node = AnvilNode()
-    try:
-        node.start()
-    except AnvilError as exc:
-        pytest.fail(f"anvil did not start: {exc}", pytrace=False)
-    try:
-        yield node
-    finally:
-        node.stop()
+    return kudos_anvil
 
 
 @pytest.fixture(scope="session", params=CHAINS)

@@ -1,4 +1,4 @@
-"""The ``kudos`` command: ``kudos serve`` and ``kudos keys create`` on this machine's data; ``kudos award``,
+"""The ``kudos`` command: ``kudos serve`` and ``kudos keys create|list|revoke`` on this machine's data; ``kudos award``,
 ``kudos wallet`` and ``kudos import`` through a running service's HTTP API (``--url``/``KUDOS_API_URL``,
 ``KUDOS_API_KEY``), so every award takes the service's exactly-once path; ``kudos deploy`` and ``kudos roles``
 straight on a chain's node (``--rpc-url``/``KUDOS_RPC_URL``), signed with a keystore in this process.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import time
 import uuid
@@ -18,6 +19,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 from urllib.parse import urlsplit
@@ -26,7 +28,7 @@ import requests
 import typer
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -39,11 +41,13 @@ from kudos_service.client import DEFAULT_URL, MAX_WALLET_PAGE, BatchResult, Kudo
 from kudos_service.core.config import Settings, SettingsError
 from kudos_service.core.db import Database
 from kudos_service.core.files import private_dir
-from kudos_service.core.security import SCOPES, generate_api_key, hash_secret
+from kudos_service.core.security import PREFIX_PATTERN, SCOPES, split_api_key
 from kudos_service.delivery.redeliver import redeliver, survey
+from kudos_service.errors import InvalidRequestError, NotFoundError
 from kudos_service.importer import AwardRow, CsvFormatError, check_award, check_key, check_rows, parse_csv
-from kudos_service.models import ApiKey
-from kudos_service.schemas import MAX_BATCH, AwardOut, is_valid_address
+from kudos_service.keys import create_key, expiry, key_view, list_keys, revoke_key
+from kudos_service.models import as_utc, utcnow
+from kudos_service.schemas import MAX_BATCH, AwardOut, Name, is_valid_address
 
 __all__ = ["app", "main"]
 
@@ -103,26 +107,154 @@ def serve(
     uvicorn.run(create_app(state=state), host=settings.host, port=settings.port, log_level="warning")
 
 
+@contextmanager
+def _local_db(settings: Settings) -> Iterator[Database]:
+    """This machine's database (``--data-dir`` or ``KUDOS_DATABASE_URL``), migrated; closed at the end."""
+    if settings.database_url is None:
+        private_dir(settings.data_dir)  # 0700, as `kudos serve` makes it: this is often the first command run
+    db = Database(settings.sqlalchemy_url)
+    try:
+        db.migrate()
+        yield db
+    finally:
+        db.dispose()
+
+
+def _expiry(expires_in: str | None, expires_at: str | None) -> datetime | None:
+    """When a new key expires, from ``--expires-in`` or ``--expires-at``; a bad value ends the command."""
+    if expires_in is not None and expires_at is not None:
+        _fail("give --expires-in or --expires-at, not both")
+    moment = None
+    if expires_at is not None:
+        try:
+            moment = datetime.fromisoformat(expires_at.strip())
+        except ValueError:
+            _fail(
+                f"--expires-at {expires_at!r} is not an ISO 8601 date or time, such as 2027-06-30 or 2027-06-30T17:00Z"
+            )
+    try:
+        return expiry(expires_in=expires_in, expires_at=moment)
+    except InvalidRequestError as exc:
+        _fail(f"--{'expires-in' if expires_in is not None else 'expires-at'}: {exc.message}")
+
+
 @keys_app.command("create")
 def keys_create(
     scope: Annotated[list[str], typer.Option("--scope", help=f"A scope of the key: {', '.join(SCOPES)}. Repeatable.")],
     name: Annotated[str | None, typer.Option(help="A label for the key.")] = None,
+    expires_in: Annotated[
+        str | None,
+        typer.Option(
+            "--expires-in",
+            metavar="LIFETIME",
+            show_default=False,
+            help="The key stops working this long from now: a whole number and m, h, d or w, such as 30d or 12h "
+            "(at most 10 years).",
+        ),
+    ] = None,
+    expires_at: Annotated[
+        str | None,
+        typer.Option(
+            "--expires-at",
+            metavar="WHEN",
+            show_default=False,
+            help="The key stops working at this ISO 8601 date or time: 2027-06-30 (00:00 UTC that day) or "
+            "2027-06-30T17:00+02:00 (UTC when no zone is given). Default, and without --expires-in: never.",
+        ),
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Create an API key and print it alone on stdout (only its hash is stored)."""
     unknown = sorted(set(scope) - set(SCOPES))
     if unknown:
         _fail(f"unknown scope {', '.join(unknown)}: choose from {', '.join(SCOPES)}")
+    if name is not None:
+        try:
+            name = TypeAdapter(Name).validate_python(name)
+        except ValidationError as exc:
+            _fail(f"--name: {exc.errors()[0]['msg']}")
+    when = _expiry(expires_in, expires_at)
     settings = _settings(data_dir=data_dir)
-    if settings.database_url is None:
-        private_dir(settings.data_dir)  # 0700, as `kudos serve` makes it: this is often the first command run
-    db = Database(settings.sqlalchemy_url)
-    db.migrate()
-    key, prefix = generate_api_key()
-    with db.session() as session:
-        session.add(ApiKey(prefix=prefix, secret_hash=hash_secret(key), scopes=",".join(sorted(set(scope))), name=name))
-    db.dispose()
+    with _local_db(settings) as db, db.session() as session:
+        key, _row = create_key(session, scopes=scope, name=name, expires_at=when)
     sys.stdout.write(key + "\n")
+
+
+def _when(moment: datetime | None) -> str:
+    return "-" if moment is None else as_utc(moment).strftime("%Y-%m-%d %H:%M")
+
+
+_STATUS_STYLE = {"active": "green", "expired": "yellow", "revoked": "red"}
+
+
+@keys_app.command("list")
+def keys_list(
+    data_dir: DataDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array (for scripts).")] = False,
+) -> None:
+    """List the API keys, as a table: prefix, name, scopes, status, and when each was created, last used, expires
+    and was revoked (UTC). Never a key's secret. Last use is recorded at most once a minute."""
+    settings = _settings(data_dir=data_dir)
+    now = utcnow()
+    with _local_db(settings) as db, db.session() as session:
+        views = [key_view(key, now) for key in list_keys(session)]
+    if as_json:
+        sys.stdout.write(json.dumps([v.model_dump(mode="json") for v in views], indent=2) + "\n")
+        return
+    if not views:
+        sys.stdout.write("no API keys yet: `kudos keys create --scope award` makes one\n")
+        return
+    table = Table(
+        title=f"{len(views)} API keys",
+        caption="times in UTC; last use is recorded at most once a minute",
+        pad_edge=False,
+    )
+    table.add_column("prefix", no_wrap=True)
+    table.add_column("name")
+    table.add_column("scopes")
+    for column in ("status", "created", "last used", "expires", "revoked"):
+        table.add_column(column, no_wrap=True)
+    for view in views:
+        revoked = _when(view.revoked_at) if view.revoked_at else ("yes" if view.status == "revoked" else "-")
+        table.add_row(
+            view.prefix,
+            escape(view.name or "-"),
+            ",".join(view.scopes) or "-",
+            f"[{_STATUS_STYLE[view.status]}]{view.status}[/]",
+            _when(view.created_at),
+            _when(view.last_used_at),
+            _when(view.expires_at),
+            revoked,
+        )
+    Console().print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    prefix: Annotated[
+        str, typer.Argument(metavar="PREFIX", help="The key's prefix, as `kudos keys list` shows it (12 hex digits).")
+    ],
+    data_dir: DataDir = None,
+) -> None:
+    """Revoke an API key for good. A running service refuses it within its key cache time (KUDOS_API_KEY_CACHE_S,
+    5 s by default)."""
+    wanted = split_api_key(prefix.strip()) or prefix.strip().lower()  # a whole key names its prefix; never echoed
+    if not re.fullmatch(PREFIX_PATTERN, wanted):
+        _fail("PREFIX is the 12 hex digits `kudos keys list` shows for the key")
+    settings = _settings(data_dir=data_dir)
+    with _local_db(settings) as db, db.session() as session:
+        try:
+            key, changed = revoke_key(session, wanted)
+        except NotFoundError as exc:
+            _fail(exc.message)
+        label = f"API key {key.prefix}" + (f" ({key.name})" if key.name else "")
+        at = _when(key.revoked_at)
+    if not changed:
+        sys.stdout.write(f"{label} was revoked already" + (f", at {at} UTC" if at != "-" else "") + "\n")
+        return
+    sys.stdout.write(
+        f"revoked {label}; a running service refuses it within {settings.api_key_cache_s:g} s (KUDOS_API_KEY_CACHE_S)\n"
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ HTTP answer, so that nothing below ``api/`` knows about HTTP::
 
     ServiceError                 a refusal: code, message, details
     ├── InvalidRequestError           the request cannot be carried out as it is (HTTP 422)
+    ├── ForbiddenError                the caller may not do this (HTTP 403)
     ├── ConflictError                 it contradicts what was stored (HTTP 409)
     ├── NotFoundError                 what it names does not exist (HTTP 404)
     └── GoneError                     what it names existed and no longer does (HTTP 410)
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ConflictError", "GoneError", "InvalidRequestError", "NotFoundError", "ServiceError"]
+__all__ = ["ConflictError", "ForbiddenError", "GoneError", "InvalidRequestError", "NotFoundError", "ServiceError"]
 
 
 class ServiceError(Exception):
@@ -34,6 +35,10 @@ class ServiceError(Exception):
 
 class InvalidRequestError(ServiceError):
     """The request cannot be carried out as it is."""
+
+
+class ForbiddenError(ServiceError):
+    """The caller may not do this (an API key that would hand out more than it holds)."""
 
 
 class ConflictError(ServiceError):

@@ -12,7 +12,7 @@ from kudos_service.api.deps import AppState
 from kudos_service.api.errors import install_error_handlers
 from kudos_service.api.middleware import RequestLimits, RequestLimitsMiddleware
 from kudos_service.api.openapi import install_openapi
-from kudos_service.api.routes import awards, health, kinds, operations, recipients, slack, tokens, wallets
+from kudos_service.api.routes import awards, health, keys, kinds, operations, recipients, slack, tokens, wallets
 from kudos_service.api.routes import pages as html_pages
 from kudos_service.chain import ChainHolder
 from kudos_service.core.config import Settings
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
         finally:
             app_state.accepts.stop()
             app_state.worker.stop()
+            app_state.api_keys.close()  # the last uses of keys being written
 
     app = FastAPI(
         title="kudos-chain",
@@ -75,7 +76,7 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
         routes=lambda: app.router.routes,
         documented=lambda: app.openapi()["paths"],
     )
-    for module in (awards, kinds, recipients, wallets, tokens, operations, slack, health):
+    for module in (awards, kinds, recipients, keys, wallets, tokens, operations, slack, health):
         app.include_router(module.router)
     app.include_router(html_pages.router)  # the wallet pages for people, in HTML
     install_openapi(app)  # every refusal, the error envelope, bearer auth: see api/openapi.py

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -103,8 +104,22 @@ class Deployment(Base):
     code_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
 
 
+class KeyStatus(enum.StrEnum):
+    """Whether an API key opens anything: ``active``, ``expired`` (its ``expires_at`` has passed) or ``revoked``
+    (for good; revoked wins over expired)."""
+
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
 class ApiKey(Base):
-    """An API key, stored as the SHA-256 of its secret (the secret is shown once, at creation)."""
+    """An API key, stored as the SHA-256 of its secret (the secret is shown once, at creation).
+
+    A revoked key keeps its row (``revoked``, and since migration 0005 ``revoked_at``), so that its awards keep
+    their owner and the listing shows it. ``last_used_at`` is written at most once a minute per key per process
+    (see ``api/deps.py``): it is a hint, up to that much behind.
+    """
 
     __tablename__ = "api_keys"
 
@@ -115,11 +130,25 @@ class ApiKey(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # None for keys revoked before 0005
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # None: never
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     @property
     def scope_set(self) -> frozenset[str]:
         """The scopes as a set."""
         return frozenset(s for s in self.scopes.split(",") if s)
+
+    def status(self, now: datetime | None = None) -> KeyStatus:
+        """Whether the key opens anything at ``now`` (default: the current time)."""
+        if self.revoked:
+            return KeyStatus.REVOKED
+        if self.expires_at is not None and as_utc(self.expires_at) <= (now or utcnow()):
+            return KeyStatus.EXPIRED
+        return KeyStatus.ACTIVE
+
+    def __repr__(self) -> str:  # never the hash: a row in a log line or a traceback names the key by its prefix
+        return f"ApiKey(prefix={self.prefix!r}, name={self.name!r}, scopes={self.scopes!r}, revoked={self.revoked})"
 
 
 class Kind(Base):
@@ -141,8 +170,9 @@ class Kind(Base):
 class Recipient(Base):
     """A person in the directory: who they are in the HR tool or Slack, and their wallet.
 
-    The directory holds personal data: only ``admin`` keys read or write it, and the public wallet page shows
-    ``display_name`` only when ``show_name`` allows it.
+    The directory holds personal data: only ``admin`` keys read or write it, the public wallet page shows
+    ``display_name`` only when ``show_name`` allows it, and the public lookup finds a wallet by handle only when
+    ``listed`` allows it.
     """
 
     __tablename__ = "recipients"
@@ -154,6 +184,9 @@ class Recipient(Base):
     wallet_address: Mapped[str | None] = mapped_column(String(42), index=True)
     slack_user_id: Mapped[str | None] = mapped_column(String(32), unique=True)
     show_name: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: May anyone find this person's wallet by ``@handle`` on the public lookup page? Off by default: a handle
+    #: that is not listed reads exactly as one nobody has.
+    listed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 

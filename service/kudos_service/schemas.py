@@ -18,19 +18,25 @@ from pydantic import (
     StrictInt,
     StringConstraints,
     WithJsonSchema,
+    model_validator,
 )
 
 from kudos_chain.client import is_valid_address
+from kudos_service.core.security import parse_duration
 
 __all__ = [
     "AwardBatchItem",
     "AwardBatchRequest",
     "AwardCreate",
     "AwardOut",
+    "KeyCreate",
+    "KeyCreated",
+    "KeyOut",
     "KindCreate",
     "KindOut",
     "RecipientCreate",
     "RecipientOut",
+    "RecipientUpdate",
     "RevokeRequest",
     "WalletItem",
     "WalletOut",
@@ -386,6 +392,13 @@ class WalletOut(BaseModel):
     items: list[WalletItem]
 
 
+_LISTED = (
+    "May anyone find the person's wallet by @handle on the public lookup page (`/lookup?q=@handle`)? Off by "
+    "default; a handle that is not listed gets exactly the answer of a handle nobody has. Awards to @handle with "
+    "an API key are not affected."
+)
+
+
 class RecipientCreate(BaseModel):
     """A person in the directory."""
 
@@ -399,6 +412,16 @@ class RecipientCreate(BaseModel):
     wallet_address: Address | None = Field(default=None, description="Their wallet, once they have one.")
     slack_user_id: Annotated[str, StringConstraints(pattern=r"^[UW][A-Z0-9]{2,31}$")] | None = None
     show_name: StrictBool = Field(default=False, description="May the public wallet page show the display name?")
+    listed: StrictBool = Field(default=False, description=_LISTED)
+
+
+class RecipientUpdate(BaseModel):
+    """What a person allows the public pages to show; a field left out (or null) is not changed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    show_name: StrictBool | None = Field(default=None, description="May the public wallet page show the display name?")
+    listed: StrictBool | None = Field(default=None, description=_LISTED)
 
 
 def _utc(value: datetime) -> datetime:
@@ -416,4 +439,107 @@ class RecipientOut(BaseModel):
     wallet_address: str | None
     slack_user_id: str | None
     show_name: bool
+    listed: bool
     created_at: Annotated[datetime, AfterValidator(_utc)]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# API keys
+# ----------------------------------------------------------------------------------------------------------------
+
+#: What a key may do (``kudos_service.core.security.SCOPES``).
+Scope = Literal["award", "revoke", "admin"]
+
+_LIFETIME_PATTERN = r"^[1-9][0-9]{0,5}[mhdw]$"
+
+
+def _lifetime(value: str) -> str:
+    parse_duration(value)  # its ValueError names the rule
+    return value
+
+
+def _datetime_text(value: object) -> object:
+    """An instant comes as ISO 8601 text in JSON: pydantic's lax mode would read a number as a Unix time."""
+    if isinstance(value, (int, float, bool)):
+        raise ValueError("a date and time is ISO 8601 text, such as 2027-06-30T00:00:00Z")
+    return value
+
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    except OverflowError:  # 9999-12-31T23:00:00-05:00 is past year 9999 in UTC
+        raise ValueError("the date and time is out of range") from None
+
+
+#: How long a new key lives: a whole number and m, h, d or w (``30d``, ``12h``), at most ten years.
+Lifetime = Annotated[
+    str,
+    StringConstraints(max_length=8),
+    AfterValidator(_lifetime),
+    Field(json_schema_extra={"pattern": _LIFETIME_PATTERN}, examples=["30d", "12h"]),
+]
+#: An instant, ISO 8601; without a zone it is read as UTC.
+Instant = Annotated[datetime, BeforeValidator(_datetime_text), AfterValidator(_in_utc)]
+
+
+class KeyCreate(BaseModel):
+    """A new API key: its scopes (only scopes the calling key holds), a label, and when it stops working."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scopes: Annotated[list[Scope], Field(min_length=1, max_length=3)] = Field(
+        description="What the key may do: `award`, `revoke`, `admin`; each one the calling key holds itself."
+    )
+    name: Name | None = Field(default=None, description="A label, to tell keys apart.", examples=["HR tool"])
+    expires_in: Lifetime | None = Field(
+        default=None,
+        description="The key stops working this long from now: a whole number and `m`, `h`, `d` or `w` (minutes, "
+        "hours, days, weeks), at most ten years. Not with `expires_at`.",
+    )
+    expires_at: Instant | None = Field(
+        default=None,
+        description="The key stops working at this instant (ISO 8601; UTC when no zone is given), in the future "
+        "and at most ten years ahead. Not with `expires_in`. Neither: the key does not expire, unless the calling "
+        "key does (a key cannot outlive the key that made it).",
+    )
+
+    @model_validator(mode="after")
+    def _one_expiry(self) -> KeyCreate:
+        if self.expires_in is not None and self.expires_at is not None:
+            raise ValueError("give expires_in or expires_at, not both")
+        return self
+
+
+class KeyOut(BaseModel):
+    """An API key as the listing shows it: never its secret."""
+
+    prefix: str = Field(
+        description="The key's public lookup prefix (the 12 hex digits after `kudos_`): names it to revoke it.",
+        examples=["3f9a1c0b7d2e"],
+    )
+    name: str | None
+    scopes: list[str]
+    status: Literal["active", "expired", "revoked"] = Field(
+        description="`active`: it opens what its scopes allow; `expired` or `revoked`: it is refused (401 "
+        "`key_expired` or `key_revoked`)."
+    )
+    created_at: Annotated[datetime, AfterValidator(_utc)]
+    expires_at: Annotated[datetime, AfterValidator(_utc)] | None = Field(description="None: never.")
+    last_used_at: Annotated[datetime, AfterValidator(_utc)] | None = Field(
+        description="The last request it authenticated, recorded at most once a minute (so up to a minute behind); "
+        "None: not used since this was recorded."
+    )
+    revoked_at: Annotated[datetime, AfterValidator(_utc)] | None = Field(
+        description="When it was revoked; None when it is not, or was revoked before this was recorded."
+    )
+
+
+class KeyCreated(KeyOut):
+    """A new API key, with the key itself: shown in this answer only, and never again."""
+
+    key: str = Field(
+        repr=False,
+        description="The API key, for `Authorization: Bearer <key>`. Only its hash is stored: keep it now.",
+        examples=["kudos_3f9a1c0b7d2e_" + "x" * 43],
+    )

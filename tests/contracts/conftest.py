@@ -26,9 +26,8 @@ from web3.exceptions import ContractLogicError
 from web3.types import TxReceipt
 
 from kudos_chain import load_artifact
+from scripts.gas import Compiled, compile_baselines, new_chain, toolchain_problem
 from tests.utils.ci import tool_missing
-
-from .gas import Compiled, compile_baselines, new_chain, toolchain_problem
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 MAX_UINT256 = 2**256 - 1

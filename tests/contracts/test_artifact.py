@@ -10,9 +10,9 @@ import pytest
 from eth_utils.crypto import keccak
 
 from kudos_chain import load_artifact
+from scripts.gas import ROOT, run_compile
 
 from .conftest import require_toolchain
-from .gas import ROOT, run_compile
 
 ARTIFACT = ROOT / "kudos_chain" / "artifacts" / "KudosToken.json"
 NODE_MODULES = ROOT / "contracts" / "node_modules"

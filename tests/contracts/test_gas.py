@@ -1,7 +1,7 @@
 """Gas: the issue's targets, as ratios against the baselines measured on the same chain, and ceilings on
 KudosToken's own receipt gas so that a change which makes kudos dearer fails.
 
-The measurements are those of ``scripts/gas_report.py`` (both use ``tests/contracts/gas.py``); every mint is
+The measurements are those of ``scripts/gas_report.py`` (both use ``scripts/gas.py``); every mint is
 measured after a warm-up mint on its contract. Receipt ``gasUsed`` is deterministic on py-evm.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from .gas import (
+from scripts.gas import (
     AWARD_VS_BARE_MINT,
     AWARD_VS_NAIVE_MINT,
     BATCH_VS_BARE_MINT,

@@ -10,8 +10,8 @@ from web3 import HTTPProvider, Web3
 from web3.types import RPCEndpoint, RPCResponse
 
 from kudos_chain import Chain, KudosClient, Signer
+from kudos_chain.testing import AnvilNode
 from tests.conftest import fund
-from tests.utils.anvil import AnvilNode
 
 from .conftest import BASE_URI
 from .helpers import make_award, nonce

@@ -11,7 +11,7 @@ from eth_utils.crypto import keccak
 
 from kudos_chain import Chain, ChainIdMismatchError, NodeUnreachableError
 from kudos_chain.chain import redact_url
-from tests.utils.anvil import AnvilNode, free_port
+from kudos_chain.testing import AnvilNode, free_port
 
 from .conftest import Deployment
 from .helpers import award

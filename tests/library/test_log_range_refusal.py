@@ -23,8 +23,8 @@ from kudos_chain import AwardResult, Chain, KudosClient, Signer
 from kudos_chain.client import KUDOS_AWARDED_TOPIC, TRANSFER_TOPIC
 from kudos_chain.exceptions import ChainError
 from kudos_chain.indexer import KudosIndexer
+from kudos_chain.testing import AnvilNode
 from tests.conftest import fund
-from tests.utils.anvil import AnvilNode
 from tests.utils.chain_truth import rpc
 from tests.utils.rpc_proxy import RpcProxy
 

@@ -1,5 +1,6 @@
 """Migrations: a database written by the service before the outbox (revision 0003) is carried over whole, and the
-new worker finishes what the old one left in flight, exactly once."""
+new worker finishes what the old one left in flight, exactly once; the API keys and the directory of revision 0004
+are carried over to 0005 (key expiry, revocation time, last use; the directory's ``listed``), and back."""
 
 from __future__ import annotations
 
@@ -10,8 +11,19 @@ from pathlib import Path
 from alembic import command
 from eth_account import Account
 from kudos_service.core.db import Database, alembic_config
-from kudos_service.models import Award, ChainTx, Deployment, Operation, OpKind, OpStatus, TxStatus
-from sqlalchemy import select, text
+from kudos_service.models import (
+    ApiKey,
+    Award,
+    ChainTx,
+    Deployment,
+    KeyStatus,
+    Operation,
+    OpKind,
+    OpStatus,
+    Recipient,
+    TxStatus,
+)
+from sqlalchemy import inspect, select, text
 
 from kudos_chain.client import request_id_bytes
 
@@ -133,3 +145,50 @@ def test_the_outbox_migration_turns_each_stored_transaction_into_an_operation(tm
     db.migrate()  # a second start changes nothing
     with db.session() as session:
         assert len(session.scalars(select(Operation)).all()) == 3
+
+
+def test_the_key_lifecycle_migration_keeps_keys_and_leaves_everyone_unlisted(tmp_path: Path):
+    """0005 adds ``revoked_at``, ``expires_at`` and ``last_used_at`` to API keys and ``listed`` to the directory, in
+    place: a key revoked before keeps working as revoked (without a time), and every person starts unlisted."""
+    db = Database(f"sqlite:///{tmp_path / 'kudos.db'}")
+    cfg = alembic_config(db.url)
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0004")
+    now = datetime.now(UTC)
+    with db.engine.begin() as conn:
+        for key_id, prefix, revoked in ((1, "0123456789ab", 1), (2, "ba9876543210", 0)):
+            conn.execute(
+                text(
+                    "INSERT INTO api_keys (id, prefix, secret_hash, scopes, created_at, revoked)"
+                    " VALUES (:id, :p, :h, 'award', :t, :r)"
+                ),
+                {"id": key_id, "p": prefix, "h": bytes(32), "t": now, "r": revoked},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO recipients (handle, external_id, display_name, wallet_address, show_name, created_at,"
+                " updated_at) VALUES ('ada', 'hris-1', 'Ada', :w, 1, :t, :t)"
+            ),
+            {"w": CONTRACT, "t": now},
+        )
+    db.migrate()
+    with db.session() as session:
+        keys = {k.prefix: k for k in session.scalars(select(ApiKey))}
+        assert keys["0123456789ab"].status() is KeyStatus.REVOKED
+        assert keys["ba9876543210"].status() is KeyStatus.ACTIVE
+        assert all(k.revoked_at is k.expires_at is k.last_used_at is None for k in keys.values())
+        ada = session.scalars(select(Recipient)).one()
+        assert (ada.listed, ada.show_name) == (False, True)
+
+    with db.engine.begin() as conn:  # and back, and forth again
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0004")
+        columns = inspect(conn)
+        assert "listed" not in {c["name"] for c in columns.get_columns("recipients")}
+        assert "expires_at" not in {c["name"] for c in columns.get_columns("api_keys")}
+    db.migrate()
+    with db.session() as session:
+        assert len(session.scalars(select(ApiKey)).all()) == 2
+        assert session.scalars(select(Recipient)).one().listed is False
+    db.dispose()

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from kudos_service.api.openapi import ERROR_CODES, IDEMPOTENCY_KEY_PATTERN
 
-from tests.service.conftest import Service, assert_error
+from tests.service.conftest import SCOPES, Service, assert_error, create_key
 
 SERVICE_SOURCE = Path(__file__).parents[2] / "service" / "kudos_service"
 
@@ -29,6 +29,10 @@ SCOPED = {
     "POST /v1/kinds": ["admin"],
     "POST /v1/recipients": ["admin"],
     "GET /v1/recipients/{handle}": ["admin"],
+    "PATCH /v1/recipients/{handle}": ["admin"],
+    "GET /v1/keys": ["admin"],
+    "POST /v1/keys": ["admin"],
+    "POST /v1/keys/{prefix}/revoke": ["admin"],
     "POST /v1/tokens/{token_id}/revoke": ["revoke"],
     "GET /v1/operations/{operation_id}": ["revoke"],
 }
@@ -104,8 +108,8 @@ def test_authentication_is_a_bearer_scheme_with_the_scope_each_operation_needs(d
         if "security" in operation:
             (requirement,) = operation["security"]
             scoped[label] = requirement["bearerAuth"]
-            assert documented_codes(operation, 401) == {"unauthorized"}, label
-            assert documented_codes(operation, 403) == {"forbidden"}, label
+            assert documented_codes(operation, 401) == {"unauthorized", "key_revoked", "key_expired"}, label
+            assert "forbidden" in documented_codes(operation, 403), label
             assert "WWW-Authenticate" in operation["responses"]["401"]["headers"], label
     assert scoped == SCOPED
 
@@ -202,6 +206,9 @@ def test_the_request_examples_are_accepted_as_they_are(service: Service, documen
 
     person = service.client.post("/v1/recipients", json=request_example(paths["/v1/recipients"]["post"]), headers=admin)
     assert person.status_code == 201, person.text
+    handle = person.json()["handle"]
+    update = request_example(paths["/v1/recipients/{handle}"]["patch"])
+    assert service.client.patch(f"/v1/recipients/{handle}", json=update, headers=admin).status_code == 200
     kind = service.client.post("/v1/kinds", json=request_example(paths["/v1/kinds"]["post"]), headers=admin)
     assert kind.status_code == 201, kind.text
 
@@ -223,6 +230,23 @@ def test_the_request_examples_are_accepted_as_they_are(service: Service, documen
     )
     assert revoked.status_code == 202, revoked.text
     assert set(revoked.json()) == set(document["components"]["schemas"]["OperationOut"]["properties"])
+
+
+def test_the_key_example_is_accepted_and_its_link_revokes_the_key(service: Service, document: dict[str, Any]):
+    """An admin key that holds the example's scopes creates the example key; the 201's link names the revocation
+    with the answer's ``prefix``."""
+    paths = document["paths"]
+    every_scope = {"Authorization": f"Bearer {create_key(service.data_dir, *SCOPES)}"}
+    create = paths["/v1/keys"]["post"]
+    created = service.client.post("/v1/keys", json=request_example(create), headers=every_scope)
+    assert created.status_code == 201, created.text
+    assert set(created.json()) == set(document["components"]["schemas"]["KeyCreated"]["properties"])
+    (link,) = create["responses"]["201"]["links"].values()
+    assert link["operationId"] == paths["/v1/keys/{prefix}/revoke"]["post"]["operationId"]
+    assert link["parameters"] == {"prefix": "$response.body#/prefix"}
+    revoked = service.client.post(f"/v1/keys/{created.json()['prefix']}/revoke", headers=every_scope)
+    assert revoked.status_code == 200, revoked.text
+    assert revoked.json()["status"] == "revoked"
 
 
 def test_a_documented_refusal_reads_as_documented(service: Service, document: dict[str, Any]):

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ from schemathesis.core.result import Ok
 from schemathesis.engine import StopReason, events, from_schema
 from schemathesis.engine.recorder import ScenarioRecorder
 from schemathesis.generation.case import Case
+from schemathesis.hooks import GLOBAL_HOOK_DISPATCHER
 from schemathesis.python.asgi import get_client, shutdown_lifespans
 
 from tests.service.conftest import create_key
@@ -167,6 +168,7 @@ def fuzz_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzRun]:
     loop) when it loads the document."""
     data_dir: Path = tmp_path_factory.mktemp("kudos-fuzz")
     api_key = create_key(data_dir, *SCOPES, name="schemathesis")
+    spare_key = _spare(api_key, instead=create_key(data_dir, "award", name="revoked in the run's key's place"))
     app = create_app(Settings(data_dir=data_dir, rpc_url=None, database_url=None, batch_max_wait_ms=0))
     state: AppState = app.state.kudos
     run = FuzzRun()
@@ -194,11 +196,28 @@ def fuzz_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzRun]:
                 run.running_time = event.running_time
         yield run
     finally:
+        GLOBAL_HOOK_DISPATCHER.unregister(spare_key)
         shutdown_lifespans()
         ctx = state.chain.peek()
         if ctx is not None:
             ctx.chain.close()
         state.db.dispose()
+
+
+def _spare(api_key: str, *, instead: str) -> Callable[..., None]:
+    """A ``before_call`` hook, registered, that sends a revocation of the run's own key to another key's prefix.
+
+    Schemathesis reads the prefixes ``GET /v1/keys`` lists and sends them back to ``POST /v1/keys/{prefix}/revoke``:
+    revoking the run's key would leave every later request a 401 ``key_revoked``, and the run would test little
+    more than authentication. The other key's revocation still answers 200 (again, after the first)."""
+    own, other = api_key.split("_")[1], instead.split("_")[1]
+
+    def before_call(_ctx: Any, case: Case[Any], **_kwargs: Any) -> None:
+        if case.path_parameters and case.path_parameters.get("prefix") == own:
+            case.path_parameters["prefix"] = other
+
+    schemathesis.hook(before_call)  # only the global dispatcher's before_call hooks run
+    return before_call
 
 
 def _award_kudos(app: Any, api_key: str, count: int) -> None:

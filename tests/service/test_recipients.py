@@ -63,11 +63,12 @@ def test_a_person_is_added_and_read_back_by_an_admin(service: Service):
     assert datetime.fromisoformat(created["created_at"]).utcoffset() is not None
 
 
-def test_the_optional_fields_default_to_no_wallet_no_slack_and_no_public_name(service: Service):
+def test_the_optional_fields_default_to_no_wallet_no_slack_no_public_name_and_unlisted(service: Service):
     body = person()
     del body["wallet_address"], body["slack_user_id"]
     created = add(service, body).json()
     assert (created["wallet_address"], created["slack_user_id"], created["show_name"]) == (None, None, False)
+    assert created["listed"] is False
 
 
 def test_handles_are_case_insensitive_and_stored_in_lower_case(service: Service):

@@ -4,6 +4,9 @@ The app is served by a real uvicorn server on a free loopback port (a browser ca
 Debian's ``chromium`` is driven by Python's ``playwright`` through ``executable_path`` (``playwright install``
 downloads a browser build of its own, which is not used). ``scripts/test.sh`` installs both. Screenshots go to
 ``test-artifacts/``.
+
+A second Chromium sees only the DejaVu fonts, as a server or a wallet without a colour-emoji font does: the badges
+and pages must draw no character there as the missing-glyph box (their icons are vector paths, not emoji).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from tests.service.conftest import Service, award_body, new_address
 from tests.utils.ci import tool_missing
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, FloatRect, Page, Playwright
 
 CHROMIUM = os.environ.get("KUDOS_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -43,21 +46,100 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+#: Where the badge (600 by 600) shows when a page opens its SVG.
+BADGE_BOX: FloatRect = {"x": 0, "y": 0, "width": 600, "height": 600}
+#: The text fonts that ``scripts/test.sh`` installs (``fonts-dejavu-core``); no emoji among them.
+DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
+
+#: The characters of the open document's rendered text (an HTML page or an SVG picture) that Chromium draws as the
+#: missing-glyph box ("tofu"), with the element that holds each. A character is drawn in its element's font beside
+#: U+10FFFD, a private-use code point that no font has: the same pixels are the same box. Given ``probe``, the
+#: answer for those characters instead (a check of the check).
+FIND_TOFU = """probe => {
+  const canvas = new OffscreenCanvas(96, 96);
+  const context = canvas.getContext("2d", { willReadFrequently: true });
+  const pixels = (text, font) => {
+    context.clearRect(0, 0, 96, 96);
+    context.font = font;
+    context.textBaseline = "middle";
+    context.fillText(text, 8, 48);
+    return context.getImageData(0, 0, 96, 96).data.join();
+  };
+  const box = new Map();
+  const isTofu = (character, font) => {
+    if (!box.has(font)) box.set(font, pixels(String.fromCodePoint(0x10fffd), font));
+    return pixels(character, font) === box.get(font);
+  };
+  if (probe) return probe.map(character => isTofu(character, "48px sans-serif"));
+  const found = [];
+  const walker = document.createTreeWalker(document.documentElement, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const parent = node.parentElement;
+    if (!parent || parent.closest("head, style, script, title, desc, template, noscript")) continue;
+    const style = getComputedStyle(parent);
+    const font = `${style.fontStyle} ${style.fontWeight} 48px ${style.fontFamily || "serif"}`;
+    for (const character of node.data) {
+      if (/[\\s\\p{Cf}\\p{M}]/u.test(character) || !isTofu(character, font)) continue;
+      const code = "U+" + character.codePointAt(0).toString(16).toUpperCase();
+      found.push(`${character} ${code} in <${parent.localName} class="${parent.getAttribute("class") || ""}">`);
+    }
+  }
+  return found;
+}"""
+
+#: The rendered text's characters that are drawn as emoji by default (Unicode's Emoji_Presentation): they need a
+#: colour-emoji font, which many servers and wallets lack.
+FIND_EMOJI = """() => {
+  const found = [];
+  const walker = document.createTreeWalker(document.documentElement, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const parent = node.parentElement;
+    if (!parent || parent.closest("head, style, script, title, desc, template, noscript")) continue;
+    found.push(...(node.data.match(/\\p{Emoji_Presentation}/gu) || []));
+  }
+  return found;
+}"""
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless."""
+def driver() -> Iterator[Playwright]:
+    """Python's playwright, which drives Debian's Chromium (one per module: it cannot run twice at once)."""
     if shutil.which(CHROMIUM) is None:
         tool_missing(f"no Chromium at {CHROMIUM}: apt-get install chromium")
     try:
         from playwright.sync_api import sync_playwright  # noqa: PLC0415
     except ImportError:
         tool_missing("the playwright package is not installed: pip install -e '.[test]'")
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+    with sync_playwright() as playwright:
+        yield playwright
+
+
+@pytest.fixture(scope="module")
+def browser(driver: Playwright) -> Iterator[Browser]:
+    """Debian's Chromium, headless, with the machine's fonts."""
+    launched = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield launched
+    launched.close()
+
+
+@pytest.fixture(scope="module")
+def fontless_browser(driver: Playwright, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    """Chromium that sees the DejaVu fonts alone (``fonts-dejavu-core``), as a server or a wallet does that has no
+    colour-emoji font: its fontconfig file names that one folder, whatever else the machine has installed, and
+    keeps the system's rules (``sans-serif`` is DejaVu Sans)."""
+    if not any(DEJAVU.glob("DejaVuSans*.ttf")):
+        tool_missing(f"no DejaVu fonts in {DEJAVU}: apt-get install fonts-dejavu-core")
+    folder = tmp_path_factory.mktemp("fontconfig")
+    config = folder / "fonts.conf"
+    config.write_text(
+        '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "urn:fontconfig:fonts.dtd">\n'
+        f"<fontconfig><dir>{DEJAVU}</dir><cachedir>{folder / 'cache'}</cachedir>"
+        '<include ignore_missing="yes">/etc/fonts/conf.d</include></fontconfig>\n'
+    )
+    environment: dict[str, str | float | bool] = {**os.environ, "FONTCONFIG_FILE": str(config)}
+    launched = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, env=environment)
+    yield launched
+    launched.close()
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +173,7 @@ def base_url(service: Service) -> Iterator[str]:
 class People:
     """Wallets with known kudos, and directory entries."""
 
-    ada: str  # three kudos, in the directory as @ada.page who allows her name to be shown
+    ada: str  # three kudos, in the directory as @ada.page who allows her name to be shown and is listed
     grace: str  # one kudos, in the directory as @grace.page who does not
     tampered: str  # one kudos whose stored text no longer matches its hash on chain
     many: str  # PAGE_SIZE + 2 kudos
@@ -105,8 +187,16 @@ def _batch(service: Service, items: list[dict[str, Any]]) -> list[dict[str, Any]
     return [service.wait_confirmed(a["id"]) for a in accepted]
 
 
-def _add_person(service: Service, handle: str, name: str, wallet: str | None, *, show_name: bool) -> None:
-    body = {"handle": handle, "external_id": f"hr-{handle}", "display_name": name, "show_name": show_name}
+def _add_person(
+    service: Service, handle: str, name: str, wallet: str | None, *, show_name: bool, listed: bool = False
+) -> None:
+    body = {
+        "handle": handle,
+        "external_id": f"hr-{handle}",
+        "display_name": name,
+        "show_name": show_name,
+        "listed": listed,
+    }
     if wallet is not None:
         body["wallet_address"] = wallet
     response = service.client.post("/v1/recipients", json=body, headers=service.auth("admin"))
@@ -116,7 +206,7 @@ def _add_person(service: Service, handle: str, name: str, wallet: str | None, *,
 @pytest.fixture(scope="module")
 def people(service: Service) -> People:
     ada, grace, tampered, many = (new_address() for _ in range(4))
-    _add_person(service, "ada.page", "Ada Lovelace", ada, show_name=True)
+    _add_person(service, "ada.page", "Ada Lovelace", ada, show_name=True, listed=True)  # found by @ada.page
     _add_person(service, "grace.page", "Grace Hopper", grace, show_name=False)
     _add_person(service, "no.wallet", "Nobody Walletless", None, show_name=True)
     _batch(
@@ -170,7 +260,10 @@ def test_the_wallet_page_shows_each_kudos_as_a_card(page: Page, people: People, 
     cards = page.locator("article.card")
     assert cards.count() == 3
     # newest first
-    assert cards.locator("h2").all_inner_texts() == ["🏅 Loyal Customer", "🚀 Above and Beyond", "🌱 Mentor"]
+    assert cards.locator("h2").all_inner_texts() == ["Loyal Customer", "Above and Beyond", "Mentor"]
+    # each kind's emoji drawn as its icon, in vector paths
+    assert [c.locator("h2 svg.icon").get_attribute("data-icon") for c in cards.all()] == ["medal", "rocket", "sprout"]
+    assert cards.locator("h2 svg.icon path").count() >= 3
     assert cards.locator(".message").all_inner_texts() == [
         "Ten years with us!",
         "The launch happened because of you.",
@@ -370,3 +463,46 @@ def test_the_pages_are_accessible(page: Page, people: People):
         assert box["y"] >= 0
         outline = skip.evaluate("e => getComputedStyle(e).outlineStyle")
         assert outline != "none"
+
+
+def test_badges_and_pages_draw_no_missing_glyph_box_without_an_emoji_font(
+    fontless_browser: Browser, base_url: str, people: People, service: Service
+):
+    """The badge of every kind (the starter kinds and one whose emoji no icon is mapped to) and the pages, in a
+    Chromium without a colour-emoji font: none of their characters falls back to the missing-glyph box, and none is
+    an emoji at all."""
+    created = service.client.post(
+        "/v1/kinds",
+        json={"slug": "good-echo", "name": "Good Echo", "emoji": "🦜", "color": "#fde047"},
+        headers=service.auth("admin"),
+    )
+    assert created.status_code == 201, created.text
+    paths = []
+    for kind in service.client.get("/v1/kinds").json():
+        award = service.post_award(award_body(kind=kind["slug"], message=f"Thanks, from the {kind['slug']} test."))
+        assert award.status_code == 202, award.text
+        paths.append(f"/v1/awards/{award.json()['id']}/image.svg")  # drawn before its token exists
+    paths += ["/", f"/wallet/{people.ada}", f"/wallet/{people.tampered}", f"/wallet/{new_address()}", "/wallet/0x1"]
+
+    context = fontless_browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto("/")
+        assert page.evaluate(FIND_TOFU, ["🏅", "A"]) == [True, False]  # an emoji is a box in this browser
+        boxes, emoji = {}, {}
+        for path in paths:
+            response = page.goto(path)
+            assert response is not None
+            assert response.status == (400 if path == "/wallet/0x1" else 200), path
+            boxes[path] = page.evaluate(FIND_TOFU, None)
+            emoji[path] = page.evaluate(FIND_EMOJI)
+            if path == f"/wallet/{people.ada}":
+                page.wait_for_load_state("load")
+                screenshot(page, "wallet-without-emoji-font.png")
+            elif path.endswith(".svg") and "Good Echo" in page.content():
+                ARTIFACTS.mkdir(exist_ok=True)  # a full-page screenshot of an SVG document never ends
+                page.screenshot(path=str(ARTIFACTS / "badge-without-emoji-font.png"), clip=BADGE_BOX)
+    finally:
+        context.close()
+    assert {path: found for path, found in boxes.items() if found} == {}
+    assert {path: found for path, found in emoji.items() if found} == {}

@@ -16,9 +16,7 @@ import pytest
 
 from kudos_chain import Chain, KudosClient, Signer
 from kudos_chain.client import KUDOS_AWARDED_TOPIC
-from tests.utils.anvil import ANVIL_BINARY
-from tests.utils.ci import tool_missing
-from tests.utils.service import KudosServer
+from kudos_chain.testing import KudosServer
 
 #: A few recipients, the same in every run.
 RECIPIENTS = [Signer.from_key(bytes([7 + i]) * 32).address for i in range(3)]
@@ -43,10 +41,8 @@ def servers() -> Iterator[NewServer]:
 
 
 @pytest.fixture
-def needs_anvil() -> None:
-    """Skip (or fail, in CI) when anvil is not installed."""
-    if not ANVIL_BINARY.exists():
-        tool_missing(f"anvil is not installed at {ANVIL_BINARY} (run `npm ci --prefix contracts`)")
+def needs_anvil(kudos_anvil_binary: Path) -> None:
+    """Skip (or fail, in CI) when anvil is not found (see ``kudos_anvil_binary`` in ``tests/conftest.py``)."""
 
 
 def award_body(i: int, *, tag: str = "t") -> dict[str, Any]:

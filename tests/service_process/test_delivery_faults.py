@@ -32,9 +32,9 @@ from eth_abi.abi import encode as abi_encode
 from eth_account import Account
 from eth_utils.crypto import keccak
 
+from kudos_chain.testing import AnvilNode, KudosServer, free_port, kudos_command
 from tests.service_process.conftest import RECIPIENTS, NewServer, award_body, headers
 from tests.service_process.test_real_chain import deploy
-from tests.utils.anvil import AnvilNode, free_port
 from tests.utils.chain_truth import (
     assert_exactly_once,
     awarded_on_chain,
@@ -42,7 +42,6 @@ from tests.utils.chain_truth import (
     owners_of,
     rpc,
 )
-from tests.utils.service import KudosServer, kudos_command
 
 pytestmark = pytest.mark.usefixtures("needs_anvil")
 

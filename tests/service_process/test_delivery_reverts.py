@@ -28,9 +28,9 @@ from sqlalchemy.orm import Session
 
 from kudos_chain import KudosMetadata, canonical_json, content_hash
 from kudos_chain.client import request_id_bytes
+from kudos_chain.testing import AnvilNode
 from tests.service_process import test_delivery_faults as faults
 from tests.service_process.test_delivery_faults import GWEI, MakeRig, Rig, nonce_of, sign
-from tests.utils.anvil import AnvilNode
 from tests.utils.chain_truth import assert_exactly_once, awarded_on_chain, request_id
 
 pytestmark = faults.pytestmark

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from kudos_chain import Chain, KudosClient
+from kudos_chain.testing import KudosServer, ServerError
 from tests.service_process.conftest import (
     RECIPIENTS,
     NewServer,
@@ -18,7 +19,6 @@ from tests.service_process.conftest import (
     post_award,
     wait_confirmed,
 )
-from tests.utils.service import KudosServer, ServerError
 
 FIRST = 6
 

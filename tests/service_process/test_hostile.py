@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
+from kudos_chain.testing import KudosServer
 from tests.service_process.conftest import RECIPIENTS, award_body, headers
-from tests.utils.service import KudosServer
 
 SLACK_SECRET = "hostile-test-signing-secret"
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.utils.service import KudosServer
+from kudos_chain.testing import KudosServer
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,6 +13,7 @@ import pytest
 
 from kudos_chain import Chain, KudosClient, Signer
 from kudos_chain.client import request_id_bytes
+from kudos_chain.testing import AnvilNode, free_port, kudos_command
 from tests.service_process.conftest import (
     RECIPIENTS,
     NewServer,
@@ -22,8 +23,6 @@ from tests.service_process.conftest import (
     post_award,
     wait_confirmed,
 )
-from tests.utils.anvil import AnvilNode, free_port
-from tests.utils.service import kudos_command
 
 PASSWORD = "correct horse battery staple"
 

@@ -13,7 +13,14 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kudos_service.api.middleware import allowed_methods
-from kudos_service.errors import ConflictError, GoneError, InvalidRequestError, NotFoundError, ServiceError
+from kudos_service.errors import (
+    ConflictError,
+    ForbiddenError,
+    GoneError,
+    InvalidRequestError,
+    NotFoundError,
+    ServiceError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +100,7 @@ _STATUS_CODES = {
 
 #: The HTTP status of each kind of domain refusal (``kudos_service.errors``).
 _DOMAIN_STATUS: tuple[tuple[type[ServiceError], int], ...] = (
+    (ForbiddenError, 403),
     (NotFoundError, 404),
     (ConflictError, 409),
     (GoneError, 410),

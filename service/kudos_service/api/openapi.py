@@ -42,8 +42,10 @@ __all__ = [
     "ERROR_CODES",
     "IDEMPOTENCY_KEY_PATTERN",
     "JSON_BODY",
+    "KEY_EXAMPLE",
     "KIND_EXAMPLE",
     "RECIPIENT_EXAMPLE",
+    "RECIPIENT_UPDATE_EXAMPLE",
     "SECURITY_SCHEME",
     "STORAGE",
     "SVG_BADGE",
@@ -170,8 +172,24 @@ ERROR_CODES: dict[str, ErrorCode] = {
         ErrorCode(
             401,
             "unauthorized",
-            "No API key, or one that is unknown or revoked: `Authorization: Bearer <key>`.",
+            "No API key, or not one this service knows (a wrong secret): `Authorization: Bearer <key>`.",
             "an API key is needed: Authorization: Bearer <key>",
+            headers=_CHALLENGE,
+        ),
+        ErrorCode(
+            401,
+            "key_revoked",
+            "The API key was revoked (`kudos keys revoke`, `POST /v1/keys/{prefix}/revoke`): it opens nothing any "
+            "more. Answered only to a request with the key's right secret.",
+            "this API key was revoked; use another one",
+            headers=_CHALLENGE,
+        ),
+        ErrorCode(
+            401,
+            "key_expired",
+            "The API key's expiry has passed: it opens nothing any more. Answered only to a request with the key's "
+            "right secret.",
+            "this API key expired at 2027-01-31T00:00:00+00:00; use another one",
             headers=_CHALLENGE,
         ),
         ErrorCode(
@@ -179,6 +197,14 @@ ERROR_CODES: dict[str, ErrorCode] = {
             "forbidden",
             "The API key lacks the scope this operation needs.",
             "this API key lacks the 'award' scope",
+        ),
+        ErrorCode(
+            403,
+            "key_escalation",
+            "A key can create keys only with scopes it holds itself, expiring no later than itself; `details` names "
+            "each scope it lacks (and `expires_at`).",
+            "a key can only create keys with scopes it holds, expiring no later than itself",
+            ({"field": "scopes", "message": "the calling key lacks the 'award' scope"},),
         ),
         ErrorCode(
             401,
@@ -205,6 +231,12 @@ ERROR_CODES: dict[str, ErrorCode] = {
             "operation_not_found",
             "No operation has this id (made with this API key).",
             "no operation 12 was made with this API key",
+        ),
+        ErrorCode(
+            404,
+            "key_not_found",
+            "No API key has this prefix.",
+            "no API key has the prefix '3f9a1c0b7d2e'",
         ),
         ErrorCode(
             404,
@@ -361,7 +393,7 @@ ERROR_CODES: dict[str, ErrorCode] = {
 }
 
 #: What a route that needs an API key can answer.
-AUTH = ("unauthorized", "forbidden")
+AUTH = ("unauthorized", "key_revoked", "key_expired", "forbidden")
 #: What a route that takes a JSON body can answer before it looks at what the body says.
 JSON_BODY = (
     "invalid_json",
@@ -519,7 +551,14 @@ RECIPIENT_EXAMPLE: dict[str, Any] = {
     "display_name": "Ada Lovelace",
     "wallet_address": EXAMPLE_ADDRESS,
     "show_name": False,
+    "listed": False,
 }
+
+#: What a person allows the public pages to show.
+RECIPIENT_UPDATE_EXAMPLE: dict[str, Any] = {"listed": True}
+
+#: An API key to create.
+KEY_EXAMPLE: dict[str, Any] = {"scopes": ["award"], "name": "HR tool", "expires_in": "90d"}
 
 
 def response_headers(descriptions: Mapping[str, str]) -> dict[str, Any]:
@@ -568,8 +607,10 @@ def api_operations(routes: Iterable[BaseRoute]) -> Iterator[tuple[str, str, str,
 _BEARER = {
     "type": "http",
     "scheme": "bearer",
-    "description": "An API key, made with `kudos keys create --scope ...`, in `Authorization: Bearer <key>`. Each "
-    "operation that needs one names its scope (`award`, `revoke` or `admin`).",
+    "description": "An API key, made with `kudos keys create --scope ...` (or `POST /v1/keys`), in "
+    "`Authorization: Bearer <key>`. Each operation that needs one names its scope (`award`, `revoke` or `admin`). "
+    "A revoked key is refused (401 `key_revoked`) within the service's key cache time, 5 s by default "
+    "(`KUDOS_API_KEY_CACHE_S`); an expired one at once (401 `key_expired`).",
 }
 
 _INTRODUCTION = """\

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     max_fee_per_gas: int | None = None
 
     slack_signing_secret: SecretStr | None = None  # the Slack app's Signing Secret; None: no /integrations/slack
+    #: How long the service trusts an API key it read without reading it again: a key revoked from another
+    #: process (``kudos keys revoke``, another host) is refused at most this many seconds later.
+    api_key_cache_s: Annotated[float, Field(ge=0, le=300)] = 5.0
 
     batch_max_size: Annotated[int, Field(ge=1, le=200)] = 100
     batch_max_wait_ms: Annotated[int, Field(ge=0, le=60_000)] = 200

@@ -4,12 +4,33 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
+from datetime import timedelta
 
-__all__ = ["SCOPES", "generate_api_key", "hash_secret", "split_api_key", "verify_secret"]
+__all__ = [
+    "MAX_KEY_LIFETIME",
+    "PREFIX_PATTERN",
+    "SCOPES",
+    "generate_api_key",
+    "hash_secret",
+    "parse_duration",
+    "split_api_key",
+    "verify_secret",
+]
 
-#: What a key may do: ``award`` (create awards), ``revoke`` (revoke kudos), ``admin`` (kinds, directory).
+#: What a key may do: ``award`` (create awards), ``revoke`` (revoke kudos), ``admin`` (kinds, the directory, and
+#: API keys: list, create with scopes the key holds itself, revoke).
 SCOPES = ("award", "revoke", "admin")
+
+#: A key's public lookup prefix, as ``kudos keys list`` and ``GET /v1/keys`` show it.
+PREFIX_PATTERN = r"^[0-9a-f]{12}$"
+
+#: The longest lifetime ``--expires-in`` and ``expires_in`` take (a key that should never expire has no expiry).
+MAX_KEY_LIFETIME = timedelta(days=3650)
+
+_DURATION = re.compile(r"([1-9][0-9]{0,5})([mhdw])")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 _PREFIX = "kudos_"
 
@@ -28,6 +49,28 @@ def split_api_key(key: str) -> str | None:
     if len(prefix) != 12 or not secret:
         return None
     return prefix
+
+
+def parse_duration(text: str) -> timedelta:
+    """A lifetime such as ``30d``: a whole number and a unit, ``m`` (minutes), ``h``, ``d`` or ``w`` (weeks), at
+    most :data:`MAX_KEY_LIFETIME`.
+
+    >>> parse_duration("12h")
+    datetime.timedelta(seconds=43200)
+    >>> parse_duration("1y")
+    Traceback (most recent call last):
+    ...
+    ValueError: a lifetime is a whole number and a unit, m, h, d or w (minutes, hours, days, weeks): 30d, 12h
+    """
+    match = _DURATION.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(
+            "a lifetime is a whole number and a unit, m, h, d or w (minutes, hours, days, weeks): 30d, 12h"
+        )
+    lifetime = timedelta(**{_UNITS[match[2]]: int(match[1])})
+    if lifetime > MAX_KEY_LIFETIME:
+        raise ValueError(f"a lifetime is at most {MAX_KEY_LIFETIME.days} days; a key without expiry has none")
+    return lifetime
 
 
 def hash_secret(key: str) -> bytes:

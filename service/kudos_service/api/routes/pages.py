@@ -1,7 +1,12 @@
 """The wallet pages people open in a browser: ``/`` to look a wallet up, ``/wallet/{address}`` to see its kudos.
 
 Server-rendered with Jinja2 (no front-end build); every page names the chain and the contract it shows, since a
-kudos lives on one chain only. Refusals here are HTML pages; the ``/v1`` API keeps its JSON errors.
+kudos lives on one chain only. Refusals here are HTML pages; the ``/v1`` API keeps its JSON errors, except that a
+browser opening a revoked kudos's badge or metadata gets a page it can read (:func:`gone_page`).
+
+People's text (names, messages, kinds) is marked ``dir="auto"``, so Arabic or Hebrew reads right to left inside an
+English page. A wallet page lists the kudos its wallet holds, then those revoked while it held them, with the
+reason and the date; its chain, contract and full address are in an "About this wallet" section below.
 """
 
 from __future__ import annotations
@@ -16,16 +21,19 @@ from eth_utils.address import to_checksum_address
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kudos_service.api.deps import SessionDep, StateDep
 from kudos_service.api.errors import ApiError
-from kudos_service.api.routes.wallets import wallet_page
+from kudos_service.api.routes.wallets import revocation, revoked_from, wallet_page
+from kudos_service.icons import icon, icon_for_emoji, inline_svg
 from kudos_service.models import Deployment, Recipient
 from kudos_service.schemas import WalletItem, is_valid_address
+from kudos_service.text_layout import display_width
 
-__all__ = ["CHAIN_NAMES", "PAGE_SIZE", "router"]
+__all__ = ["CHAIN_NAMES", "PAGE_SIZE", "REVOKE_REASONS", "gone_page", "prefers_html", "router"]
 
 router = APIRouter(include_in_schema=False)
 
@@ -43,6 +51,20 @@ CHAIN_NAMES = {
     31337: "Anvil (local)",
     131277322940537: "Embedded chain",
 }
+
+#: The reasons of a revocation (``RevokeRequest.reason``) in words.
+REVOKE_REASONS = {
+    "unspecified": "no reason given",
+    "mistake": "awarded by mistake",
+    "fraud": "fraud",
+    "requested_by_holder": "at its holder's request",
+    "policy": "against policy",
+}
+
+#: A message wider than this (in ems, about 220 Latin letters or 120 Chinese characters) or with more lines than
+#: ``_LONG_LINES`` shows its first lines, with a button to read the rest.
+_LONG_WIDTH = 120.0
+_LONG_LINES = 5
 
 _HANDLE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _COLOR = re.compile(r"#[0-9a-fA-F]{6}")
@@ -65,6 +87,17 @@ def _short(address: str) -> str:
     return f"{address[:6]}…{address[-4:]}"
 
 
+def _address_groups(address: str) -> list[str]:
+    """``address`` in groups of four characters after its ``0x``, to show it in lines that break between groups."""
+    return [address[:6], *(address[i : i + 4] for i in range(6, len(address), 4))]
+
+
+def _icon(name: str, css_class: str = "icon") -> Markup:
+    """The vendored icon ``name`` as inline SVG: fixed markup from the icon set, vetted when it was vendored, so
+    the template inserts it unescaped. Pages draw icons, never emoji as text, which needs an emoji font."""
+    return Markup(inline_svg(icon(name), css_class=css_class))  # noqa: S704
+
+
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).resolve().parents[2] / "templates"),
     autoescape=True,
@@ -74,6 +107,8 @@ _env = jinja2.Environment(
 )
 _env.filters["date"] = _date
 _env.filters["short"] = _short
+_env.filters["groups"] = _address_groups
+_env.globals["icon"] = _icon
 templates = Jinja2Templates(env=_env)
 
 
@@ -99,6 +134,56 @@ def _error(request: Request, session: Session, status: int, title: str, message:
     return _render(request, session, "error.html", status, status_code=status, title=title, message=message)
 
 
+def prefers_html(accept: str | None) -> bool:
+    """Whether an ``Accept`` header asks for a page rather than JSON: ``text/html`` named, and ranked above
+    ``application/json`` (or ``application/*``) when those are named too. A browser navigating asks so; an API
+    client (``application/json``, ``*/*``, or no header) and an ``<img>`` (``image/*``) do not.
+
+    >>> prefers_html("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
+    True
+    >>> prefers_html("application/json"), prefers_html("*/*"), prefers_html(None), prefers_html("image/*,*/*;q=0.8")
+    (False, False, False, False)
+    >>> prefers_html("application/json, text/html;q=0.5"), prefers_html("text/html;q=0")
+    (False, False)
+    """
+    html = json = 0.0
+    for item in (accept or "").split(","):
+        media, *parameters = (part.strip() for part in item.split(";"))
+        quality = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if media.lower() == "text/html":
+            html = max(html, quality)
+        elif media.lower() in ("application/json", "application/*"):
+            json = max(json, quality)
+    return html > 0 and html > json
+
+
+def gone_page(request: Request, session: Session, token_id: int) -> Response:
+    """The page a browser gets for a revoked kudos's badge or metadata (410): what happened, when and why."""
+    found = revocation(session, token_id)
+    if found is None:
+        title = f"Kudos #{token_id} is gone"
+        message = (
+            f"Kudos #{token_id} is no longer in any wallet: it was revoked on chain, or its holder burnt it. "
+            "Its badge and its words are no longer shown."
+        )
+    else:
+        when = f" on {_date(found.revoked_at)}" if found.revoked_at else ""
+        reason = REVOKE_REASONS.get(found.reason or "unspecified", "no reason given")
+        title = f"Kudos #{token_id} was revoked"
+        message = (
+            f"This {found.kind_name} kudos was revoked by its issuer{when} ({reason}). Its badge and its words are "
+            "no longer shown; the revocation is recorded on chain."
+        )
+    return _error(request, session, 410, title, message)
+
+
 @router.get("/", response_class=HTMLResponse)
 def landing(request: Request, session: SessionDep) -> Response:
     """The form to look a wallet up by address or by directory handle."""
@@ -109,8 +194,10 @@ def landing(request: Request, session: SessionDep) -> Response:
 def lookup(request: Request, session: SessionDep, q: str = "") -> Response:
     """An address, or ``@handle`` of a person in the directory: redirect to the wallet page.
 
-    A handle that is unknown and one whose person has no wallet get the same answer, so the page tells nothing
-    about the directory beyond the address it redirects to.
+    A handle opens a wallet only when the person's entry is ``listed``. A handle that is unknown, one whose person
+    is not listed and one whose person has no wallet get the same answer (status, body, headers), from the same
+    single query by the unique handle, so the page tells nothing about the directory beyond the wallets of the
+    people who allow it. An address works for everyone: it is not directory data.
     """
     query = q.strip()
     if not query:
@@ -132,7 +219,7 @@ def lookup(request: Request, session: SessionDep, q: str = "") -> Response:
         return _render(request, session, "index.html", 400, query=query, error=message)
     wallet = session.scalars(
         select(Recipient.wallet_address)
-        .where(Recipient.handle == handle, Recipient.wallet_address.is_not(None))
+        .where(Recipient.handle == handle, Recipient.listed.is_(True), Recipient.wallet_address.is_not(None))
         .order_by(Recipient.id)
     ).first()
     if wallet is None:
@@ -151,13 +238,15 @@ def _display_name(session: Session, address: str) -> str | None:
 
 def _card(item: WalletItem) -> dict[str, Any]:
     color = item.color if item.color and _COLOR.fullmatch(item.color) else "#4b5563"
+    message = item.message or ""
     return {
         "id": item.token_id,
         "kind": item.kind_name or "Unknown kind",
-        "emoji": item.emoji or "⭐",
+        "icon": icon_for_emoji(item.emoji).name,
         "color": color,
         "message": item.message,
         "awarded_by": item.awarded_by,
+        "long": display_width(message) > _LONG_WIDTH or message.count("\n") >= _LONG_LINES,
         "verified": item.verified,
         "issued_at": item.issued_at,
         "transferable": item.transferable,
@@ -187,6 +276,7 @@ def wallet(request: Request, address: str, state: StateDep, session: SessionDep,
     except ApiError as exc:
         return _error(request, session, exc.status, "This wallet cannot be shown right now", exc.message)
     pages = max(1, -(-found.total // PAGE_SIZE))
+    revoked_total, revoked = revoked_from(session, checksummed, PAGE_SIZE)
     return _render(
         request,
         session,
@@ -199,6 +289,18 @@ def wallet(request: Request, address: str, state: StateDep, session: SessionDep,
         pages=pages,
         first=found.offset + 1,
         last=found.offset + len(found.items),
+        revoked_total=revoked_total,
+        revoked=[
+            {
+                "id": r.token_id,
+                "kind": r.kind_name,
+                "icon": icon_for_emoji(r.emoji).name,
+                "color": r.color if _COLOR.fullmatch(r.color) else "#4b5563",
+                "revoked_at": r.revoked_at,
+                "reason": REVOKE_REASONS.get(r.reason or "unspecified", "no reason given"),
+            }
+            for r in revoked
+        ],
         chain={
             "id": found.chain_id,
             "name": CHAIN_NAMES.get(found.chain_id),

@@ -1,9 +1,14 @@
-"""``/v1/tokens``: the metadata ``tokenURI`` points to, the badge picture, and revocation."""
+"""``/v1/tokens``: the metadata ``tokenURI`` points to, the badge picture, and revocation.
+
+A revoked kudos's metadata and badge answer 410 ``token_revoked`` in JSON, except to a browser that navigates to
+them (``Accept`` prefers ``text/html``: :func:`~kudos_service.api.routes.pages.prefers_html`), which gets a page
+saying when and why it was revoked; both carry ``Vary: Accept``.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 from eth_utils.crypto import keccak
 from fastapi import APIRouter, Depends, Header, Path, Request, Response
@@ -27,6 +32,7 @@ from kudos_service.api.openapi import (
 )
 from kudos_service.api.routes.awards import check_idempotency_key
 from kudos_service.api.routes.operations import WaitQuery, load_operation, wait_for_operation
+from kudos_service.api.routes.pages import gone_page, prefers_html
 from kudos_service.badge import badge_svg
 from kudos_service.chain import describe_error
 from kudos_service.delivery.outbox import Requested, request_revoke
@@ -117,8 +123,29 @@ def _verified(state: AppState, session: Session, token_id: int) -> tuple[Award, 
     return award, expected
 
 
+def _gone(request: Request, session: Session, token_id: int, error: ApiError) -> Response:
+    """``error`` raised again, unless it is a revoked kudos asked for by a browser: then a page it can read, 410."""
+    if error.status != 410:
+        raise error
+    if prefers_html(request.headers.get("accept")):
+        page = gone_page(request, session, token_id)
+        page.headers["Vary"] = "Accept"
+        return page
+    error.headers = {**(error.headers or {}), "Vary": "Accept"}
+    raise error
+
+
 #: What a read of verified metadata can answer besides the metadata (see :func:`_verified`).
 _VERIFIED = ("invalid_request", "token_not_found", "token_revoked", "metadata_mismatch", "chain_unavailable", *STORAGE)
+
+
+def _refusals(*codes: str) -> dict[int | str, dict[str, Any]]:
+    """:func:`error_responses`, with the page a browser gets for 410 beside its JSON."""
+    responses = error_responses(*codes)
+    gone = responses[410]
+    gone["content"] = {**gone["content"], "text/html": {"schema": {"type": "string"}}}
+    gone["description"] += "\n\nA browser (`Accept` preferring `text/html`) gets an HTML page saying when and why."
+    return responses
 
 
 @router.get(
@@ -129,12 +156,18 @@ _VERIFIED = ("invalid_request", "token_not_found", "token_revoked", "metadata_mi
             "description": "The metadata, byte for byte as hashed on chain.",
             "headers": response_headers({"X-Content-Hash": "The content hash on chain (0x and 64 hex digits)."}),
         },
-        **error_responses(*_VERIFIED),
+        **_refusals(*_VERIFIED),
     },
 )
-def token_metadata(token_id: TokenIdPath, state: StateDep, session: SessionDep) -> Response:
-    """The ERC-721 metadata JSON of a kudos, served only when it hashes to the content hash on chain."""
-    award, expected = _verified(state, session, token_id)
+def token_metadata(token_id: TokenIdPath, request: Request, state: StateDep, session: SessionDep) -> Response:
+    """The ERC-721 metadata JSON of a kudos, served only when it hashes to the content hash on chain.
+
+    A revoked kudos is 410 ``token_revoked``; a browser that navigates here (``Accept`` prefers ``text/html``) gets
+    that as an HTML page saying when and why."""
+    try:
+        award, expected = _verified(state, session, token_id)
+    except ApiError as exc:
+        return _gone(request, session, token_id, exc)
     return Response(
         award.metadata_json, media_type="application/json", headers={"X-Content-Hash": "0x" + expected.hex()}
     )
@@ -158,27 +191,35 @@ def _svg(session: Session, award: Award, label: str) -> Response:
 @router.get(
     "/v1/tokens/{token_id}/image.svg",
     response_class=Response,
-    responses={200: SVG_BADGE, **error_responses(*_VERIFIED)},
+    responses={200: SVG_BADGE, **_refusals(*_VERIFIED)},
 )
-def token_image(token_id: TokenIdPath, state: StateDep, session: SessionDep) -> Response:
-    """The badge picture of a kudos, drawn only from metadata that matches the chain."""
-    award, _ = _verified(state, session, token_id)
+def token_image(token_id: TokenIdPath, request: Request, state: StateDep, session: SessionDep) -> Response:
+    """The badge picture of a kudos, drawn only from metadata that matches the chain.
+
+    A revoked kudos is 410 ``token_revoked``; a browser that navigates here gets that as an HTML page."""
+    try:
+        award, _ = _verified(state, session, token_id)
+    except ApiError as exc:
+        return _gone(request, session, token_id, exc)
     return _svg(session, award, f"#{token_id}")
 
 
 @router.get(
     "/v1/awards/{award_id}/image.svg",
     response_class=Response,
-    responses={200: SVG_BADGE, **error_responses("award_not_found", *_VERIFIED[1:])},
+    responses={200: SVG_BADGE, **_refusals("award_not_found", *_VERIFIED[1:])},
 )
-def award_image(award_id: str, state: StateDep, session: SessionDep) -> Response:
+def award_image(award_id: str, request: Request, state: StateDep, session: SessionDep) -> Response:
     """The badge picture of an award (the URL its metadata names, known before the token id is)."""
     award = session.get(Award, award_id)
     if award is None:
         raise ApiError(404, "award_not_found", f"no award {award_id!r}")
-    if award.token_id is not None:
-        award, _ = _verified(state, session, award.token_id)
-        return _svg(session, award, f"#{award.token_id}")
+    if (token_id := award.token_id) is not None:
+        try:
+            award, _ = _verified(state, session, token_id)
+        except ApiError as exc:
+            return _gone(request, session, token_id, exc)
+        return _svg(session, award, f"#{token_id}")
     if keccak(award.metadata_json) != award.content_hash:
         raise ApiError(409, "metadata_mismatch", f"the stored metadata of award {award_id!r} was altered")
     return _svg(session, award, "pending")

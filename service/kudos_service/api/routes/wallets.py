@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from fastapi import APIRouter, Query
 from pydantic import BeforeValidator
-from sqlalchemy import func, select
+from sqlalchemy import Select, exists, func, select
+from sqlalchemy.orm import Session
 
-from kudos_chain.indexer import index_tokens
+from kudos_chain.indexer import index_tokens, index_transfers
 from kudos_chain.types import utc_from_timestamp
 from kudos_service.api.deps import SessionDep, StateDep
 from kudos_service.api.errors import ApiError
 from kudos_service.api.openapi import STORAGE, error_responses
-from kudos_service.models import Award, Deployment, Kind
+from kudos_service.models import Award, Deployment, Kind, Operation, OpKind, OpStatus
 from kudos_service.schemas import WalletItem, WalletOut, is_valid_address, whole_number
 
 router = APIRouter(prefix="/v1/wallets", tags=["wallets"])
@@ -80,6 +83,80 @@ def wallet_page(session: SessionDep, base_url: str, address: str, limit: int, of
         offset=offset,
         items=items,
     )
+
+
+#: The address a burnt kudos is sent to.
+ZERO_ADDRESS = "0x" + "0" * 40
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """A kudos revoked through this service: when (recorded once its revocation was final) and why."""
+
+    token_id: int
+    kind_name: str
+    emoji: str
+    color: str
+    revoked_at: datetime | None
+    reason: str | None  # a RevokeRequest reason; None for a revocation this service has no operation of
+
+
+def _revoked_awards() -> Select[Award, Kind, str | None]:
+    """Awards with their kind and the reason of their revocation (the revoke operation's argument)."""
+    revoke = (
+        (Operation.kind == OpKind.REVOKE) & (Operation.token_id == Award.token_id) & (Operation.status == OpStatus.DONE)
+    )
+    return (
+        select(Award, Kind, Operation.argument)
+        .join(Kind, Kind.id == Award.kind_id)
+        .outerjoin(Operation, revoke)
+        .where(Award.revoked_at.is_not(None))
+    )
+
+
+def revocation(session: Session, token_id: int) -> Revocation | None:
+    """How ``token_id`` was revoked, when this service revoked it: None for a kudos burnt by its holder, or
+    revoked outside this service."""
+    row = session.execute(_revoked_awards().where(Award.token_id == token_id).order_by(Operation.id.desc())).first()
+    if row is None:
+        return None
+    award, kind, reason = row
+    return Revocation(token_id, kind.name, kind.emoji, kind.color, award.revoked_at, reason)
+
+
+def revoked_from(session: Session, address: str, limit: int) -> tuple[int, list[Revocation]]:
+    """How many kudos awarded to ``address`` were revoked while it held them, and the ``limit`` last revoked.
+
+    Awards are found by their recipient (indexed), and each is checked against the event index by its token id
+    (indexed): its burn came from ``address``. A kudos that reached ``address`` by a transfer and was revoked
+    there is not counted (the index has no lookup by sender), nor one its holder burnt.
+    """
+    deployment = session.scalars(select(Deployment)).first()
+    if deployment is None:
+        return 0, []
+    burnt_here = exists().where(
+        index_transfers.c.contract == deployment.contract_address,
+        index_transfers.c.token_id == Award.token_id,
+        index_transfers.c.from_address == address,
+        index_transfers.c.to_address == ZERO_ADDRESS,
+    )
+    where = (Award.recipient == address, burnt_here)
+    total = int(
+        session.scalar(select(func.count()).select_from(Award).where(Award.revoked_at.is_not(None), *where)) or 0
+    )
+    if not total:
+        return 0, []
+    rows = session.execute(
+        _revoked_awards().where(*where).order_by(Award.revoked_at.desc(), Award.token_id.desc()).limit(limit)
+    ).all()
+    found: dict[int, Revocation] = {}
+    for award, kind, reason in rows:  # one row each (a kudos is revoked once); keep the first
+        token_id = award.token_id
+        if token_id is not None:  # always: only a minted kudos is revoked
+            found.setdefault(
+                token_id, Revocation(token_id, kind.name, kind.emoji, kind.color, award.revoked_at, reason)
+            )
+    return total, list(found.values())
 
 
 @router.get(

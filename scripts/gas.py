@@ -1,8 +1,10 @@
-"""Gas of KudosToken against the two baselines of ``contracts/baselines/``, on one py-evm chain.
+"""Gas of KudosToken against the two baselines of ``contracts/baselines/``, on one py-evm chain: a module, not a
+script to run.
 
-Shared by ``tests/contracts/test_gas.py`` (which asserts the targets and ceilings) and ``scripts/gas_report.py``
-(which prints them as a table). Every input is derived deterministically (recipients, hashes, CIDs), so the
-receipts' ``gasUsed`` is the same on every run.
+Shared by ``scripts/gas_report.py`` (which prints the figures as a table) and ``tests/contracts/`` (``test_gas.py``
+asserts the targets and ceilings; the contract tests compile the baselines and check the artifact with it). Every
+input is derived deterministically (recipients, hashes, CIDs), so the receipts' ``gasUsed`` is the same on every
+run.
 
 Each contract is warmed up by one mint to ``holder`` before anything is measured: the first mint of any
 contract also pays to make its counter slot non-zero (20,000 gas where later mints pay 2,900), which no later
@@ -51,7 +53,7 @@ __all__ = [
     "toolchain_problem",
 ]
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 COMPILE_SCRIPT = ROOT / "scripts" / "compile.mjs"
 SOLC_PACKAGE = ROOT / "contracts" / "node_modules" / "solc"
 
