@@ -42,8 +42,10 @@ _DELEGATION = bytes.fromhex("ef0100")  # EIP-7702: an EOA whose code points at a
 def is_contract_code(code: bytes) -> bool:
     """True for the code of a contract; False for none, and for an EIP-7702 delegation (a person's account).
 
-    >>> is_contract_code(b""), is_contract_code(bytes.fromhex("ef0100") + bytes(20)), is_contract_code(b"\x60\x00")
-    (False, False, True)
+    >>> is_contract_code(b""), is_contract_code(bytes.fromhex("ef0100") + bytes(20))
+    (False, False)
+    >>> is_contract_code(bytes.fromhex("6000"))
+    True
     """
     return bool(code) and not (len(code) == 23 and code.startswith(_DELEGATION))
 
