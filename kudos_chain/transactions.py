@@ -123,8 +123,8 @@ def classify_refusal(message: str) -> SendOutcome:
     expected = _PY_EVM_NONCE.search(text)  # py-evm (the embedded chain): "expected 4, but got 2"
     if expected is not None and int(expected.group(2)) < int(expected.group(1)):
         return SendOutcome.NONCE_USED
-    if "insufficient funds" in text or "insufficient balance" in text:
-        return SendOutcome.NO_FUNDS
+    if "insufficient funds" in text or "insufficient balance" in text or "cannot afford" in text:
+        return SendOutcome.NO_FUNDS  # py-evm: "Sender b'...' cannot afford txn gas 42000 with account balance 0"
     if any(
         s in text
         for s in ("underpriced", "less than block base fee", "fee too low", "feecap", "fee cap", "max fee per gas less")

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
+import httpx2  # noqa: E402
 from fastapi import FastAPI, Request  # noqa: E402
 from fastapi.concurrency import run_in_threadpool  # noqa: E402
 from fastapi.responses import JSONResponse  # noqa: E402
@@ -111,9 +111,9 @@ def measure(mode: str, awards: int, clients: int, workdir: Path) -> tuple[float,
         deadline = time.monotonic() + 30
         while True:
             try:
-                httpx.get(f"{url}/docs", timeout=1)
+                httpx2.get(f"{url}/docs", timeout=1)
                 break
-            except httpx.TransportError:
+            except httpx2.TransportError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)

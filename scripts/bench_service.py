@@ -88,7 +88,7 @@ if str(ROOT) not in sys.path:  # run as a file: make the repository's packages i
     sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
-import httpx  # noqa: E402
+import httpx2  # noqa: E402
 import uvicorn  # noqa: E402
 from eth_utils.address import to_checksum_address  # noqa: E402
 from eth_utils.crypto import keccak  # noqa: E402
@@ -263,7 +263,7 @@ async def post_batches(url: str, key: str, bodies: Sequence[dict[str, Any]], siz
 def wait_confirmed(url: str, expected: int, timeout: float) -> None:
     """Poll /metrics until the service has confirmed ``expected`` awards in all."""
     deadline = time.monotonic() + timeout
-    with httpx.Client(base_url=url, timeout=30) as http:
+    with httpx2.Client(base_url=url, timeout=30) as http:
         while True:
             text = http.get("/metrics").text
             confirmed = int(float(_CONFIRMED.findall(text)[0]))
@@ -458,7 +458,7 @@ def fresh_recipients(count: int, salt: str) -> list[str]:
 def rpc_batch(url: str, calls: Sequence[tuple[str, Sequence[Any]]], *, per_request: int = 100) -> list[Any]:
     """The results of ``calls`` (method, params), sent as JSON-RPC batches of ``per_request``."""
     results: list[Any] = []
-    with httpx.Client(timeout=60) as http:
+    with httpx2.Client(timeout=60) as http:
         for start in range(0, len(calls), per_request):
             part = calls[start : start + per_request]
             body = [{"jsonrpc": "2.0", "id": i, "method": m, "params": list(p)} for i, (m, p) in enumerate(part)]
@@ -505,11 +505,11 @@ class HeadWatch:
 
     def _run(self) -> None:
         body = {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}
-        with httpx.Client(timeout=2.0) as http:
+        with httpx2.Client(timeout=2.0) as http:
             while not self._stop.is_set():
                 try:
                     number = int(http.post(self.url, json=body).json()["result"], 16)
-                except (httpx.HTTPError, KeyError, ValueError):
+                except (httpx2.HTTPError, KeyError, ValueError):
                     self.errors += 1
                 else:
                     if not self.numbers or number > self.numbers[-1]:
@@ -526,7 +526,7 @@ class HeadWatch:
 
 
 def metrics_text(url: str) -> str:
-    return httpx.get(f"{url}/metrics", timeout=30).raise_for_status().text
+    return httpx2.get(f"{url}/metrics", timeout=30).raise_for_status().text
 
 
 def replacements(url: str) -> float | None:
@@ -975,7 +975,7 @@ def fee_spike(
 
 def why_waiting(url: str, key: str, award_id: str) -> tuple[str, str]:
     """What the service says of a waiting award (its status and why), and what ``/readyz`` says of delivery."""
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as http:
+    with httpx2.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as http:
         waiting = http.get(f"/v1/awards/{award_id}").json()
         ready = http.get("/readyz")
     reason = waiting.get("status_reason") or waiting.get("failure_reason")

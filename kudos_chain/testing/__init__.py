@@ -17,7 +17,7 @@ and one that talks to the service over HTTP against a real service::
 
     with KudosServer(data_dir) as server:          # `kudos serve` on an embedded chain in data_dir
         key = server.create_key("award")            # `kudos keys create --scope award`
-        httpx.post(f"{server.url}/v1/awards", headers={"Authorization": f"Bearer {key}"}, ...)
+        httpx2.post(f"{server.url}/v1/awards", headers={"Authorization": f"Bearer {key}"}, ...)
 
 The anvil executable is found by :func:`find_anvil`; the server needs ``pip install 'kudos-chain[service]'``.
 Nothing here imports pytest: the fixtures are in :mod:`kudos_chain.testing.plugin`, which a test suite enables

@@ -2,7 +2,7 @@
 
     with KudosServer(data_dir) as server:
         key = server.create_key("award")
-        httpx.post(f"{server.url}/v1/awards", ...)
+        httpx2.post(f"{server.url}/v1/awards", ...)
 
 The server runs ``python -m kudos_service serve`` on a loopback port (a free one unless given, and the same one
 on every start, so that a restart is where clients and token URIs expect it) in its own process group, with its

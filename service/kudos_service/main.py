@@ -8,34 +8,17 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from kudos_service.api.deps import AppState
 from kudos_service.api.errors import install_error_handlers
 from kudos_service.api.middleware import RequestLimits, RequestLimitsMiddleware
 from kudos_service.api.openapi import install_openapi
 from kudos_service.api.routes import awards, health, keys, kinds, operations, recipients, slack, tokens, wallets
 from kudos_service.api.routes import pages as html_pages
-from kudos_service.chain import ChainHolder
 from kudos_service.core.config import Settings
-from kudos_service.core.db import Database
-from kudos_service.core.files import private_dir
-from kudos_service.delivery import Worker
-from kudos_service.metrics import Metrics
+from kudos_service.state import AppState, build_state
 
 __all__ = ["create_app"]
 
 logger = logging.getLogger(__name__)
-
-
-def build_state(settings: Settings) -> AppState:
-    """Open the database (migrated), the chain holder, the worker and the metrics."""
-    if settings.database_url is None:
-        private_dir(settings.data_dir)  # 0700: the database holds personal data
-    db = Database(settings.sqlalchemy_url)
-    db.migrate()
-    holder = ChainHolder(settings, db)
-    metrics = Metrics(db)
-    worker = Worker(settings, db, holder, metrics)
-    return AppState(settings=settings, db=db, chain=holder, worker=worker, metrics=metrics)
 
 
 def create_app(settings: Settings | None = None, *, state: AppState | None = None) -> FastAPI:

@@ -118,7 +118,7 @@ class ApiKey(Base):
 
     A revoked key keeps its row (``revoked``, and since migration 0005 ``revoked_at``), so that its awards keep
     their owner and the listing shows it. ``last_used_at`` is written at most once a minute per key per process
-    (see ``api/deps.py``): it is a hint, up to that much behind.
+    (see ``state.py``): it is a hint, up to that much behind.
     """
 
     __tablename__ = "api_keys"
@@ -300,3 +300,48 @@ class StorageProbe(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     payload: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class MailStatus(enum.StrEnum):
+    """Where an email of the mail outbox is.
+
+    ``queued`` → ``sent``; ``failed`` when the mail server refused it for good or every attempt failed. ``kept``:
+    the service has no mail server (no ``KUDOS_SMTP_HOST``), so the message waits where an admin reads it, and is
+    sent if one is configured later.
+    """
+
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+    KEPT = "kept"
+
+
+class Mail(Base):
+    """An email to send, written in the same transaction as what it announces, and sent by the mailer's loop
+    (:mod:`kudos_service.mail`), never from a request. ``after_operation_id``: not before that operation of the
+    outbox is ``done`` (the kudos it announces exists on chain).
+
+    Sending is at least once: a process that stops between the mail server's answer and recording it sends the
+    message again after ``lease`` (:data:`kudos_service.mail.LEASE`); ``message_id`` stays the same, so mail
+    clients can tell the copy.
+    """
+
+    __tablename__ = "mails"
+    __table_args__ = (Index("ix_mails_status_next_attempt_at", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: What the message is for (``claim``: kudos held for a person, with their claim link).
+    purpose: Mapped[str] = mapped_column(String(32))
+    recipient_id: Mapped[int | None] = mapped_column(ForeignKey("recipients.id", ondelete="SET NULL"), index=True)
+    to_address: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(200))
+    text_body: Mapped[str] = mapped_column(Text)
+    html_body: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    after_operation_id: Mapped[int | None] = mapped_column(ForeignKey("operations.id"), index=True)
+    status: Mapped[MailStatus] = mapped_column(Enum(MailStatus, native_enum=False, length=16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

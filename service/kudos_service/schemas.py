@@ -7,7 +7,6 @@ import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from eth_utils.address import to_checksum_address
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -21,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from kudos_chain.client import is_valid_address
+from kudos_service.core.limits import MAX_BATCH
 from kudos_service.core.security import parse_duration
 
 __all__ = [
@@ -36,17 +35,63 @@ __all__ = [
     "KindOut",
     "RecipientCreate",
     "RecipientOut",
+    "RecipientPage",
     "RecipientUpdate",
     "RevokeRequest",
     "WalletItem",
     "WalletOut",
     "is_valid_address",
+    "to_checksum_address",
 ]
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 MAX_MESSAGE = 500
 MAX_NAME = 200
-MAX_BATCH = 1000
+
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+
+
+def _keccak(data: bytes) -> bytes:
+    """keccak256 of ``data``: safe-pysha3's C code (installed with py-evm) loads in milliseconds, where eth-hash's
+    automatic choice (pycryptodome, through cffi) takes some 90 ms, a fifth of a command's start-up."""
+    try:
+        from sha3 import keccak_256  # type: ignore[import-untyped]  # noqa: PLC0415
+    except ImportError:  # pragma: no cover - another interpreter than CPython
+        from eth_hash.auto import keccak  # noqa: PLC0415
+
+        return keccak(data)
+    return bytes(keccak_256(data).digest())
+
+
+def to_checksum_address(value: str) -> str:
+    """The EIP-55 form of an address of ``0x`` and 40 hex digits (each letter upper-case where the keccak256 of the
+    lower-case digits has a nibble of 8 or more), as eth-utils computes it; here on eth-hash alone, so that the
+    command line checks addresses without importing eth-utils or web3 (``tests/service/test_cli_startup.py``
+    holds the two equal).
+
+    >>> to_checksum_address("0x52908400098527886e0f7030069857d2e4169ee7")
+    '0x52908400098527886E0F7030069857D2E4169EE7'
+    """
+    digits = value[2:].lower()
+    nibbles = _keccak(digits.encode("ascii")).hex()
+    return "0x" + "".join(c.upper() if int(n, 16) >= 8 else c for c, n in zip(digits, nibbles, strict=False))
+
+
+def is_valid_address(value: str) -> bool:
+    """True for exactly ``0x`` and 40 hex digits: all lower-case, all upper-case, or mixed-case with a valid EIP-55
+    checksum: the library's rule (:func:`kudos_chain.client.is_valid_address`; a test holds them equal), without
+    importing it (and web3).
+
+    >>> is_valid_address("0x52908400098527886E0F7030069857D2E4169EE7")
+    True
+    >>> is_valid_address("0x52908400098527886e0F7030069857D2E4169EE7")  # one letter's case changed
+    False
+    """
+    if not isinstance(value, str) or not _ADDRESS.fullmatch(value):
+        return False
+    digits = value[2:]
+    return digits in (digits.lower(), digits.upper()) or value == to_checksum_address(value)
+
 
 #: Addresses below this are the zero address, the precompiles (0x01 to 0x11 on Ethereum, 0x100 for P-256 on
 #: several L2s) and system addresses nobody holds the key to: a kudos sent there can never be used.
@@ -416,10 +461,14 @@ class RecipientCreate(BaseModel):
 
 
 class RecipientUpdate(BaseModel):
-    """What a person allows the public pages to show; a field left out (or null) is not changed."""
+    """Changes to a person's entry; a field left out (or null) is not changed. The handle and the external id,
+    which other systems know the person by, do not change: remove the entry and add it again."""
 
     model_config = ConfigDict(extra="forbid")
 
+    display_name: Name | None = None
+    wallet_address: Address | None = Field(default=None, description="Their wallet, once they have one.")
+    slack_user_id: Annotated[str, StringConstraints(pattern=r"^[UW][A-Z0-9]{2,31}$")] | None = None
     show_name: StrictBool | None = Field(default=None, description="May the public wallet page show the display name?")
     listed: StrictBool | None = Field(default=None, description=_LISTED)
 
@@ -441,6 +490,15 @@ class RecipientOut(BaseModel):
     show_name: bool
     listed: bool
     created_at: Annotated[datetime, AfterValidator(_utc)]
+
+
+class RecipientPage(BaseModel):
+    """A page of the directory, ordered by handle (``admin`` scope only: personal data)."""
+
+    total: int = Field(description="How many people match, on every page.")
+    limit: int
+    offset: int
+    items: list[RecipientOut]
 
 
 # ----------------------------------------------------------------------------------------------------------------

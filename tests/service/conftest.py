@@ -22,17 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 import uvicorn
 from eth_utils.address import to_checksum_address
 from fastapi.testclient import TestClient
-from kudos_service.api.deps import AppState
-from kudos_service.chain import ChainContext
+from kudos_service.chain_access import ChainContext
 from kudos_service.cli import app as cli_app
 from kudos_service.core.config import Settings
 from kudos_service.main import create_app
 from kudos_service.models import Award
+from kudos_service.state import AppState
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
@@ -71,7 +71,7 @@ def award_body(**overrides: Any) -> dict[str, Any]:
     return body
 
 
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+def assert_error(response: httpx2.Response, status: int, code: str) -> dict[str, Any]:
     """Assert the response is the API's refusal ``{"error": {code, message, details}}`` with ``status``;
     return the error."""
     assert response.status_code == status, response.text
@@ -110,18 +110,18 @@ class Service:
         key: str | None = None,
         scope: str = "award",
         wait: float | None = None,
-    ) -> httpx.Response:
+    ) -> httpx2.Response:
         """POST /v1/awards with ``body`` (a fresh valid one by default) and an idempotency key."""
         headers = self.auth(scope, **{"Idempotency-Key": key or os.urandom(8).hex()})
         params = {} if wait is None else {"wait": wait}
-        response: httpx.Response = self.client.post(
+        response: httpx2.Response = self.client.post(
             "/v1/awards", json=dict(body or award_body()), headers=headers, params=params
         )
         return response
 
-    def post_batch(self, items: list[dict[str, Any]], *, scope: str = "award") -> httpx.Response:
+    def post_batch(self, items: list[dict[str, Any]], *, scope: str = "award") -> httpx2.Response:
         """POST /v1/awards/batch with ``items``."""
-        response: httpx.Response = self.client.post(
+        response: httpx2.Response = self.client.post(
             "/v1/awards/batch", json={"awards": items}, headers=self.auth(scope)
         )
         return response

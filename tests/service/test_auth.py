@@ -9,7 +9,7 @@ import re
 import time
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from eth_tester.backends.pyevm.main import get_default_account_keys
 from sqlalchemy import text
@@ -61,12 +61,12 @@ NEEDS = {
 NOT_FOUND = {"revoke": "token_not_found", "revoke key": "key_not_found", "update recipient": "recipient_not_found"}
 
 
-def call(service: Service, endpoint: str, authorization: str | None) -> httpx.Response:
+def call(service: Service, endpoint: str, authorization: str | None) -> httpx2.Response:
     method, path, kwargs = protected(service)[endpoint]
     headers = dict(kwargs.pop("headers", {}))
     if authorization is not None:
         headers["Authorization"] = authorization
-    response: httpx.Response = service.client.request(method, path, headers=headers, **kwargs)
+    response: httpx2.Response = service.client.request(method, path, headers=headers, **kwargs)
     return response
 
 
@@ -169,7 +169,7 @@ def test_no_api_key_or_signer_key_in_any_answer_or_log(service: Service, caplog:
     signer_key = get_default_account_keys()[0]
     assert signer_key.public_key.to_checksum_address() == service.ctx.signer.address
     caplog.set_level(logging.DEBUG)
-    responses: list[httpx.Response] = []
+    responses: list[httpx2.Response] = []
     client = service.client
     extra_key = create_key(service.data_dir, "award", "revoke", "admin")
     keys = [*service.keys.values(), extra_key]

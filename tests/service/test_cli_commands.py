@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from kudos_service.cli import app
 from kudos_service.models import Award
@@ -225,7 +226,7 @@ def test_wallet_shows_a_table_of_the_kudos_with_the_chain_and_contract(live_serv
     for kind, message in [("team-player", "Thanks for the launch!"), ("mentor", "Great reviews.")]:
         awarded = kudos(live_service, "award", bob, kind, message, "--from", "Grace Hopper", "--wait", "20")
         assert awarded.exit_code == 0, awarded.stderr
-    with httpx.Client(base_url=live_service.url) as http:
+    with httpx2.Client(base_url=live_service.url) as http:
         assert http.get(f"/v1/wallets/{bob}").json()["total"] == 2
 
     result = kudos(live_service, "wallet", bob.lower(), scope=None)
@@ -254,6 +255,62 @@ def test_wallet_shows_a_table_of_the_kudos_with_the_chain_and_contract(live_serv
 
 def test_wallet_of_a_bad_address_is_one_line(live_service: LiveService):
     assert_one_line_failure(kudos(live_service, "wallet", "0xnope", scope=None), "'0xnope' is not a wallet address")
+    assert_one_line_failure(
+        kudos(live_service, "wallet", "ada", scope=None), "'ada' is not a wallet address", "@handle"
+    )
+    assert_one_line_failure(kudos(live_service, "wallet", "@-ada", scope=None), "'@-ada' is not a handle")
+
+
+def add_person(live: LiveService, *, listed: bool) -> tuple[str, str]:
+    """A person in the directory with a new wallet: their handle and wallet address."""
+    tag = os.urandom(4).hex()
+    wallet = new_address()
+    person = {"handle": f"cli.{tag}", "external_id": f"hris-{tag}", "display_name": "Cli", "wallet_address": wallet}
+    admin = {"Authorization": f"Bearer {live.keys['admin']}"}
+    with httpx2.Client(base_url=live.url, headers=admin) as http:
+        assert http.post("/v1/recipients", json=person).status_code == 201
+        if listed:
+            assert http.patch(f"/v1/recipients/{person['handle']}", json={"listed": True}).status_code == 200
+    return person["handle"], wallet
+
+
+def test_wallet_of_a_listed_handle_is_their_wallet(live_service: LiveService):
+    handle, wallet = add_person(live_service, listed=True)
+    awarded = kudos(
+        live_service, "award", f"@{handle}", "mentor", "Thanks, by handle!", "--from", "Grace", "--wait", "20"
+    )
+    assert awarded.exit_code == 0, awarded.stderr
+
+    result = kudos(live_service, "wallet", f"@{handle}", scope=None)
+
+    assert result.exit_code == 0, result.stderr
+    assert f"@{handle} ({wallet}): 1 kudos" in result.stdout
+    assert "Thanks, by handle!" in result.stdout
+
+
+def test_wallet_of_an_unlisted_or_unknown_handle_is_the_same_line(live_service: LiveService):
+    unlisted, _ = add_person(live_service, listed=False)
+    lines = [
+        assert_one_line_failure(kudos(live_service, "wallet", f"@{handle}", scope=None), "wallet_not_found")
+        for handle in (unlisted, "nobody.at.all")
+    ]
+    assert lines[0].replace(unlisted, "HANDLE") == lines[1].replace("nobody.at.all", "HANDLE")
+
+
+def test_wallet_pages_as_the_api_does(live_service: LiveService):
+    carol = new_address()
+    for n in range(3):
+        assert (
+            kudos(live_service, "award", carol, "mentor", f"Kudos {n}.", "--from", "G", "--wait", "20").exit_code == 0
+        )
+
+    second = kudos(live_service, "wallet", carol, "--limit", "1", "--offset", "1", scope=None)
+
+    assert second.exit_code == 0, second.stderr
+    assert f"{carol}: 3 kudos, newest first: 2 to 2" in second.stdout
+    assert "Kudos 1." in second.stdout
+    assert "Kudos 2." not in second.stdout
+    assert "Kudos 0." not in second.stdout
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -328,7 +385,7 @@ def test_a_missing_file_is_one_line(live_service: LiveService, tmp_path: Path):
 
 
 def test_a_clean_import_awards_every_row_and_waits_for_confirmation(live_service: LiveService, tmp_path: Path):
-    with httpx.Client(base_url=live_service.url) as http:
+    with httpx2.Client(base_url=live_service.url) as http:
         carol = new_address()
         person = {"handle": "carol", "external_id": "E-1", "display_name": "Carol", "wallet_address": carol}
         response = http.post(
@@ -385,19 +442,19 @@ def _interrupt_second_batch(monkeypatch: pytest.MonkeyPatch, how: str) -> list[i
     """Make the second ``POST /v1/awards/batch`` of this process fail: Ctrl-C before it is sent, or the
     connection lost after the service accepted it (the answer never read)."""
     calls: list[int] = []
-    real = httpx.Client.request
+    real = httpx2.Client.request
 
-    def request(self: httpx.Client, method: str, url: Any, **kwargs: Any) -> httpx.Response:
+    def request(self: httpx2.Client, method: str, url: Any, **kwargs: Any) -> httpx2.Response:
         if method == "POST" and str(url).endswith("/v1/awards/batch"):
             calls.append(len(kwargs["json"]["awards"]))
             if len(calls) == 2:
                 if how == "ctrl-c before sending":
                     raise KeyboardInterrupt
                 real(self, method, url, **kwargs)
-                raise httpx.ReadError("connection reset by peer")
+                raise httpx2.ReadError("connection reset by peer")
         return real(self, method, url, **kwargs)
 
-    monkeypatch.setattr(httpx.Client, "request", request)
+    monkeypatch.setattr(httpx2.Client, "request", request)
     return calls
 
 

@@ -6,7 +6,7 @@ import re
 import time
 from pathlib import Path
 
-from kudos_service.chain import ChainContext
+from kudos_service.chain_access import ChainContext
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text as sql
 

@@ -19,15 +19,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, get_args
 
-import httpx
+import httpx2
 import pytest
-from kudos_service.api.deps import ApiKeyCache
 from kudos_service.cli import app as cli_app
 from kudos_service.core.db import Database
 from kudos_service.core.security import SCOPES, hash_secret
 from kudos_service.keys import create_key as store_key
 from kudos_service.models import ApiKey, utcnow
 from kudos_service.schemas import KeyCreated, Scope
+from kudos_service.state import ApiKeyCache
 from sqlalchemy import event, select
 from typer.testing import CliRunner
 
@@ -63,24 +63,24 @@ def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-def authed(service: Service, key: str) -> httpx.Response:
+def authed(service: Service, key: str) -> httpx2.Response:
     """A cheap request that needs an ``award`` key: 404 ``award_not_found`` when the key is let in."""
-    response: httpx.Response = service.client.get("/v1/awards/none", headers=bearer(key))
+    response: httpx2.Response = service.client.get("/v1/awards/none", headers=bearer(key))
     return response
 
 
-def award_with(service: Service, key: str) -> httpx.Response:
+def award_with(service: Service, key: str) -> httpx2.Response:
     """An award made with ``key`` (an ``award`` key), or its refusal."""
-    response: httpx.Response = service.client.post(
+    response: httpx2.Response = service.client.post(
         "/v1/awards", json=award_body(), headers=bearer(key) | {"Idempotency-Key": utcnow().isoformat()}
     )
     return response
 
 
-def new_key(service: Service, body: dict[str, Any], *, key: str | None = None) -> httpx.Response:
+def new_key(service: Service, body: dict[str, Any], *, key: str | None = None) -> httpx2.Response:
     """``POST /v1/keys`` with ``body``, as the key of every scope (or ``key``)."""
     headers = bearer(key) if key is not None else service.auth("all")
-    response: httpx.Response = service.client.post("/v1/keys", json=body, headers=headers)
+    response: httpx2.Response = service.client.post("/v1/keys", json=body, headers=headers)
     return response
 
 
@@ -91,9 +91,9 @@ def listed(service: Service) -> dict[str, dict[str, Any]]:
     return {item["prefix"]: item for item in response.json()}
 
 
-def revoke(service: Service, prefix: str, *, key: str | None = None) -> httpx.Response:
+def revoke(service: Service, prefix: str, *, key: str | None = None) -> httpx2.Response:
     headers = bearer(key) if key is not None else service.auth("admin")
-    response: httpx.Response = service.client.post(f"/v1/keys/{prefix}/revoke", headers=headers)
+    response: httpx2.Response = service.client.post(f"/v1/keys/{prefix}/revoke", headers=headers)
     return response
 
 
@@ -353,7 +353,7 @@ def test_a_last_use_that_cannot_be_written_never_fails_or_holds_a_request(
 
     engine = service.state.db.engine
     event.listen(engine, "before_cursor_execute", fail)
-    caplog.set_level(logging.WARNING, logger="kudos_service.api.deps")
+    caplog.set_level(logging.WARNING, logger="kudos_service.state")
     try:
         started = time.monotonic()
         for _ in range(3):

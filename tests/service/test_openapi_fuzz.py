@@ -34,11 +34,11 @@ from typing import Any
 
 import pytest
 import schemathesis
-from kudos_service.api.deps import AppState
 from kudos_service.api.openapi import AWARD_EXAMPLE
 from kudos_service.core.config import Settings
 from kudos_service.core.security import SCOPES
 from kudos_service.main import create_app
+from kudos_service.state import AppState
 from schemathesis.core.result import Ok
 from schemathesis.engine import StopReason, events, from_schema
 from schemathesis.engine.recorder import ScenarioRecorder

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from tests.service.conftest import Service, assert_error, award_body, new_address
@@ -32,8 +32,8 @@ def person(**overrides: Any) -> dict[str, Any]:
     return body
 
 
-def add(service: Service, body: dict[str, Any], *, scope: str = "admin") -> httpx.Response:
-    response: httpx.Response = service.client.post("/v1/recipients", json=body, headers=service.auth(scope))
+def add(service: Service, body: dict[str, Any], *, scope: str = "admin") -> httpx2.Response:
+    response: httpx2.Response = service.client.post("/v1/recipients", json=body, headers=service.auth(scope))
     return response
 
 

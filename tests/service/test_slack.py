@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
+import httpx2
 import pytest
 from eth_utils.crypto import keccak
 from fastapi.testclient import TestClient
@@ -85,8 +85,8 @@ def sign(body: str, *, secret: str = SECRET, timestamp: int | str | None = None)
     }
 
 
-def post(service: Service, body: str, headers: dict[str, str] | None = None) -> httpx.Response:
-    response: httpx.Response = service.client.post(
+def post(service: Service, body: str, headers: dict[str, str] | None = None) -> httpx2.Response:
+    response: httpx2.Response = service.client.post(
         PATH, content=body.encode(), headers=sign(body) if headers is None else headers
     )
     return response

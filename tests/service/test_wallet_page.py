@@ -2,27 +2,32 @@
 
 The app is served by a real uvicorn server on a free loopback port (a browser cannot reach a TestClient), and
 Debian's ``chromium`` is driven by Python's ``playwright`` through ``executable_path`` (``playwright install``
-downloads a browser build of its own, which is not used). ``scripts/test.sh`` installs both. Screenshots go to
-``test-artifacts/``.
+downloads a browser build of its own, which is not used). ``scripts/test.sh`` installs both, fonts for Chinese,
+Japanese, Hebrew and Arabic, and the pinned axe-core (:mod:`tests.utils.browser`). Screenshots go to
+``test-artifacts/``; the README's picture of a wallet to ``docs/wallet.png``.
 
 A second Chromium sees only the DejaVu fonts, as a server or a wallet without a colour-emoji font does: the badges
 and pages must draw no character there as the missing-glyph box (their icons are vector paths, not emoji).
+
+A wallet holds the texts of every script (:data:`tests.utils.browser.TEXTS`) and a revoked kudos: its page, at 375
+and at 1280 pixels, light and dark, has no horizontal overflow, marks every piece of people's text ``dir="auto"``,
+shows the person and their kudos before any hex, and has no axe-core violation of WCAG 2.2 A or AA.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
+import httpx2
 import pytest
 import uvicorn
 from kudos_service.api.routes.pages import PAGE_SIZE
@@ -30,22 +35,22 @@ from kudos_service.models import Award
 from sqlalchemy import select
 
 from tests.service.conftest import Service, award_body, new_address
+from tests.utils.browser import (
+    ARTIFACTS,
+    DESKTOP,
+    DOCS,
+    PHONE,
+    TEXTS,
+    axe_violations,
+    chromium,
+    launch,
+    require_fonts,
+)
 from tests.utils.ci import tool_missing
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, FloatRect, Page, Playwright
 
-CHROMIUM = os.environ.get("KUDOS_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 #: Where the badge (600 by 600) shows when a page opens its SVG.
 BADGE_BOX: FloatRect = {"x": 0, "y": 0, "width": 600, "height": 600}
 #: The text fonts that ``scripts/test.sh`` installs (``fonts-dejavu-core``); no emoji among them.
@@ -104,20 +109,14 @@ FIND_EMOJI = """() => {
 @pytest.fixture(scope="module")
 def driver() -> Iterator[Playwright]:
     """Python's playwright, which drives Debian's Chromium (one per module: it cannot run twice at once)."""
-    if shutil.which(CHROMIUM) is None:
-        tool_missing(f"no Chromium at {CHROMIUM}: apt-get install chromium")
-    try:
-        from playwright.sync_api import sync_playwright  # noqa: PLC0415
-    except ImportError:
-        tool_missing("the playwright package is not installed: pip install -e '.[test]'")
-    with sync_playwright() as playwright:
+    with chromium() as playwright:
         yield playwright
 
 
 @pytest.fixture(scope="module")
 def browser(driver: Playwright) -> Iterator[Browser]:
     """Debian's Chromium, headless, with the machine's fonts."""
-    launched = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    launched = launch(driver)
     yield launched
     launched.close()
 
@@ -137,7 +136,7 @@ def fontless_browser(driver: Playwright, tmp_path_factory: pytest.TempPathFactor
         '<include ignore_missing="yes">/etc/fonts/conf.d</include></fontconfig>\n'
     )
     environment: dict[str, str | float | bool] = {**os.environ, "FONTCONFIG_FILE": str(config)}
-    launched = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, env=environment)
+    launched = launch(driver, env=environment)
     yield launched
     launched.close()
 
@@ -296,22 +295,25 @@ def test_the_wallet_page_shows_each_kudos_as_a_card(page: Page, people: People, 
     assert people.ada in page.locator("#address").inner_text()
     assert "ada.page" not in page.content()
     screenshot(page, "wallet-desktop.png")
+    page.screenshot(path=str(DOCS / "wallet.png"), full_page=True)  # the README's picture
 
-    metadata = httpx.get(page.url.split("/wallet/")[0] + str(links[0]))
+    metadata = httpx2.get(page.url.split("/wallet/")[0] + str(links[0]))
     assert metadata.json()["message"] == "Ten years with us!"
 
 
 def test_every_page_names_the_chain_and_contract(page: Page, people: People, service: Service):
+    """The header names the chain; its id and the contract are lower on every page (in the footer, or in the
+    wallet's "About this wallet"), not in the first lines a phone shows."""
     chain_id, contract = chain_text(service)
     for path in ("/", f"/wallet/{people.ada}", f"/wallet/{new_address()}", "/wallet/0x1234", "/lookup?q=@nobody"):
         page.goto(path)
         network = page.locator("#network").inner_text()
-        assert chain_id in network, path
-        assert contract in network, path
         assert "Embedded chain" in network, path
+        assert contract not in network, path
         facts = page.locator("#chain-facts").inner_text()
         assert chain_id in facts, path
         assert contract in facts, path
+        assert page.locator("#chain-facts").count() == 1, path
 
 
 def test_a_wallet_without_kudos_has_a_friendly_empty_state(page: Page, service: Service):
@@ -338,14 +340,15 @@ def test_an_invalid_address_gets_a_clear_page(page: Page, address: str):
     assert response.status == 400
     assert response.headers["content-type"].startswith("text/html")
     assert page.locator("h1").inner_text() == "That is not a wallet address"
-    assert f"“{address}” is not a valid wallet address" in page.get_by_role("alert").inner_text()
+    alert = page.get_by_role("alert").inner_text()
+    assert f"\u2068“{address}”\u2069 is not a valid wallet address" in alert  # the address isolated
     assert page.get_by_role("link", name="Look up a wallet").count() == 1
     if address == "0x1234":
         screenshot(page, "wallet-invalid.png")
 
 
 def test_the_api_keeps_its_json_errors(base_url: str):
-    response = httpx.get(f"{base_url}/v1/wallets/0x1234")
+    response = httpx2.get(f"{base_url}/v1/wallets/0x1234")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_address"
 
@@ -506,3 +509,289 @@ def test_badges_and_pages_draw_no_missing_glyph_box_without_an_emoji_font(
         context.close()
     assert {path: found for path, found in boxes.items() if found} == {}
     assert {path: found for path, found in emoji.items() if found} == {}
+
+
+#: The directory name of the wallet that holds every script: Arabic, shown on its page.
+MATRIX_NAME = "فاطمة الزهراء"
+
+
+@dataclass
+class Matrix:
+    """A wallet holding a kudos of every text of ``TEXTS``, one more, and one revoked."""
+
+    address: str
+    revoked: int  # the token id of the kudos revoked from it (awarded by mistake)
+    long: int  # the token id of the kudos with the long message
+    strings: list[str]  # every piece of people's text its page shows
+
+
+@pytest.fixture(scope="module")
+def matrix(service: Service) -> Matrix:
+    require_fonts()
+    address = new_address()
+    _add_person(service, "matrix.page", MATRIX_NAME, address, show_name=True)
+    for text in TEXTS:
+        kind = {"slug": f"matrix-{text.name}", "name": text.kind_name, "emoji": "🤝", "color": "#0d9488"}
+        created = service.client.post("/v1/kinds", json=kind, headers=service.auth("admin"))
+        assert created.status_code == 201, created.text
+    awards = _batch(
+        service,
+        [
+            award_body(recipient=address, kind=f"matrix-{t.name}", message=t.message, awarded_by=t.awarded_by)
+            for t in TEXTS
+        ]
+        + [
+            award_body(recipient=address, kind="mentor", message="Ten years with us!", awarded_by="Acme Sales"),
+            award_body(recipient=address, message="<script>alert('gone')</script> Not for you.", awarded_by="Typo"),
+        ],
+    )
+    service.wait_wallet(address, len(TEXTS) + 2)
+    revoked = awards[-1]["token_id"]
+    response = service.client.post(
+        f"/v1/tokens/{revoked}/revoke", json={"reason": "mistake"}, headers=service.auth("revoke")
+    )
+    assert response.status_code == 202, response.text
+    done = service.client.get(
+        f"/v1/operations/{response.json()['id']}", params={"wait": 30}, headers=service.auth("revoke")
+    )
+    assert done.json()["status"] == "confirmed", done.text
+    service.wait_wallet(address, len(TEXTS) + 1)
+    strings = [MATRIX_NAME, *(s for t in TEXTS for s in (t.kind_name, t.message, t.awarded_by))]
+    return Matrix(address=address, revoked=revoked, long=awards[0]["token_id"], strings=strings)
+
+
+#: For each string, the direction attribute of the element nearest the text that holds it whole (the text node's
+#: element, or the nearest holding it across inline children), and its computed direction.
+DIRECTIONS = """strings => strings.map(text => {
+  const holders = [...document.body.querySelectorAll("*")].filter(e => e.textContent.includes(text));
+  const holder = holders.find(e => ![...e.children].some(c => c.textContent.includes(text)));
+  if (!holder) return { text, found: false };
+  const marked = holder.closest("[dir]");
+  const direction = getComputedStyle(holder).direction;
+  return { text, found: true, dir: marked && marked.getAttribute("dir"), direction };
+})"""
+
+
+@pytest.fixture(scope="module")
+def phone_page(browser: Browser, base_url: str) -> Iterator[Page]:
+    """A page the size of a phone's (375 by 812 CSS pixels), reused by the tests of this module."""
+    context = browser.new_context(base_url=base_url, viewport=PHONE, device_scale_factor=2, is_mobile=True)
+    context.set_default_timeout(10_000)
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def desktop_page(browser: Browser, base_url: str) -> Iterator[Page]:
+    """A desktop page (1280 by 900), reused by the tests of this module."""
+    context = browser.new_context(base_url=base_url, viewport=DESKTOP)
+    context.set_default_timeout(10_000)
+    yield context.new_page()
+    context.close()
+
+
+def _box(page: Page, selector: str) -> FloatRect:
+    box = page.locator(selector).first.bounding_box()
+    assert box is not None, selector
+    return box
+
+
+@pytest.mark.parametrize("size", ["phone", "desktop"])
+def test_every_script_fits_the_wallet_page_and_keeps_its_direction(
+    size: str, phone_page: Page, desktop_page: Page, matrix: Matrix
+):
+    page = phone_page if size == "phone" else desktop_page
+    response = page.goto(f"/wallet/{matrix.address}")
+    assert response is not None
+    assert response.status == 200
+    widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], f"the page scrolls sideways: {widths}"
+    found = page.evaluate(DIRECTIONS, matrix.strings)
+    assert [f["text"][:20] for f in found if not f["found"]] == []
+    assert {f["text"][:30]: f["dir"] for f in found if f["dir"] != "auto"} == {}
+    directions = {f["text"]: f["direction"] for f in found}
+    for text in TEXTS:  # dir="auto" takes the direction of the first strong letter
+        expected = "rtl" if text.name in ("arabic", "hebrew") else "ltr"
+        assert directions[text.message] == expected, text.name
+    assert directions[MATRIX_NAME] == "rtl"
+    assert page.locator("h1").inner_text() == f"Kudos of {MATRIX_NAME}"
+    height = page.evaluate("document.documentElement.scrollHeight")
+    print(f"wallet page of {len(TEXTS) + 1} kudos and 1 revoked at {size} width: {height} px tall")
+    screenshot(page, f"wallet-scripts-{size}.png")
+
+
+def test_a_phone_shows_the_person_and_their_kudos_before_any_hex(phone_page: Page, matrix: Matrix, service: Service):
+    page = phone_page
+    page.goto(f"/wallet/{matrix.address}")
+    chain_id, contract = chain_text(service)
+    screen = PHONE["height"]
+    assert _box(page, "h1")["y"] < screen
+    first_card = _box(page, "article.card")
+    assert first_card["y"] < screen / 2  # the first kudos starts in the first half of the first screen
+    first_screen = page.evaluate(
+        """height => [...document.body.querySelectorAll("*")]
+          .filter(e => e.children.length === 0 && e.getBoundingClientRect().top < height)
+          .map(e => e.textContent).join(" ")""",
+        screen,
+    )
+    assert contract not in first_screen
+    assert matrix.address not in first_screen
+    assert f"chain id {chain_id}" not in first_screen
+    # the address, the chain and the contract are in "About this wallet", after the kudos and the revoked ones
+    about = page.get_by_role("region", name="About this wallet")
+    assert about.get_by_role("heading").inner_text() == "About this wallet"
+    text = about.inner_text()
+    assert matrix.address in text.replace("\n", "")
+    assert contract in text.replace("\n", "")
+    assert chain_id in text
+    assert _box(page, "#about")["y"] > _box(page, "#revoked")["y"] > _box(page, "ul.cards")["y"]
+    # the address is one tap to select whole, and breaks only between its groups of four
+    address = page.locator("#address")
+    assert address.inner_text() == matrix.address
+    assert address.evaluate("e => getComputedStyle(e).userSelect") == "all"
+    groups = address.evaluate(
+        "e => [...e.querySelectorAll('span')].map(s => [s.textContent, s.getClientRects().length])"
+    )
+    assert "".join(g for g, _ in groups) == matrix.address
+    assert all(len(g) == 4 for g, _ in groups[1:])
+    assert all(lines == 1 for _, lines in groups)  # no group broken across lines
+    assert address.evaluate("e => e.getClientRects().length") > 1  # and it does wrap at 375 px
+    assert _box(page, "#address")["x"] + _box(page, "#address")["width"] <= PHONE["width"]
+    # every link and control in the cards and the revoked list is a tap target of 44 by 44 or more
+    targets = page.locator("article.card a, article.card summary, #revoked a")
+    assert targets.count() >= len(TEXTS) + 2
+    small = [
+        (t.inner_text(), b["width"], b["height"])
+        for t in targets.all()
+        if (b := t.bounding_box()) is not None and (b["width"] < 44 or b["height"] < 44)
+    ]
+    assert small == []
+
+
+def test_a_long_message_is_clamped_and_cards_keep_their_own_heights(desktop_page: Page, matrix: Matrix):
+    page = desktop_page
+    page.goto(f"/wallet/{matrix.address}")
+    card = page.locator(f"article.card[data-token-id='{matrix.long}']")
+    message = card.locator(".message")
+    line = message.evaluate("e => parseFloat(getComputedStyle(e).lineHeight)")
+    closed = message.bounding_box()
+    assert closed is not None
+    assert closed["height"] <= 5 * line + 1  # five lines shown
+    assert message.evaluate("e => e.scrollHeight > e.clientHeight")  # and more to read
+    summary = card.locator("details.more summary")
+    shown = "e => [...e.querySelectorAll('span')].filter(s => s.checkVisibility()).map(s => s.textContent).join('')"
+    assert summary.evaluate(shown) == f"Read the whole message of kudos #{matrix.long}"
+    assert page.locator("details.more").count() == 1  # only the long message has one
+    # no card is stretched to its row's height: each ends where its content ends
+    stretched = page.evaluate(
+        """() => [...document.querySelectorAll("article.card")].map(card => {
+          const style = getComputedStyle(card);
+          const padding = parseFloat(style.paddingBottom) + parseFloat(style.borderBottomWidth);
+          return card.getBoundingClientRect().bottom - card.lastElementChild.getBoundingClientRect().bottom - padding;
+        }).filter(gap => gap > 1)"""
+    )
+    assert stretched == []
+    summary.click()
+    opened = message.bounding_box()
+    assert opened is not None
+    assert opened["height"] > closed["height"] + 2 * line
+    assert message.evaluate("e => e.scrollHeight <= e.clientHeight")  # all of it shows
+    assert summary.evaluate(shown) == f"Show less of kudos #{matrix.long}"
+    summary.click()
+    assert summary.evaluate(shown) == f"Read the whole message of kudos #{matrix.long}"
+    # the keyboard reaches it in reading order (after the message, before the card's link), with the focus ring
+    page.goto(f"/wallet/{matrix.address}")
+    order = []
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        order.append(page.evaluate("document.activeElement.localName"))
+        if order[-1] == "summary":
+            break
+    assert order[:2] == ["a", "a"]  # the skip link and the brand first, as before
+    assert order[-1] == "summary"
+    assert summary.evaluate("e => e === document.activeElement")
+    assert summary.evaluate("e => getComputedStyle(e).outlineStyle") == "solid"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.closest('article').dataset.tokenId") == str(matrix.long)
+    assert page.evaluate("document.activeElement.textContent").startswith("Metadata (JSON)")
+
+
+def test_a_revoked_kudos_is_listed_with_its_reason_and_date_and_its_badge_reads_in_a_browser(
+    desktop_page: Page, matrix: Matrix, base_url: str
+):
+    page = desktop_page
+    page.goto(f"/wallet/{matrix.address}")
+    held = len(TEXTS) + 1
+    assert page.locator("#total").inner_text() == f"{held} kudos"
+    assert page.locator("#revoked-total").inner_text() == f"({held + 1} awarded, 1 revoked)"
+    assert page.locator("article.card").count() == held
+    assert page.locator(f"article.card[data-token-id='{matrix.revoked}']").count() == 0
+    revoked = page.get_by_role("region", name="Revoked kudos")
+    items = revoked.locator("li")
+    assert items.count() == 1
+    assert items.get_attribute("data-token-id") == str(matrix.revoked)
+    today = datetime.now(UTC)
+    text = items.inner_text()
+    assert f"kudos #{matrix.revoked}" in text
+    assert "awarded by mistake" in text
+    assert f"{today:%d %b %Y}".lstrip("0") in text
+    assert items.locator("time").get_attribute("datetime", timeout=1000)
+    assert "Not for you" not in page.content()  # a revoked kudos's words are no longer shown
+    assert "1 kudos awarded to this wallet was revoked" in revoked.inner_text()
+
+    # its badge and its metadata, opened in the browser, are a page a person can read
+    revoked.get_by_role("link", name=f"Details of revoked kudos #{matrix.revoked}").click()
+    page.wait_for_url(f"**/v1/tokens/{matrix.revoked}")
+    for path in (f"/v1/tokens/{matrix.revoked}", f"/v1/tokens/{matrix.revoked}/image.svg"):
+        response = page.goto(path)
+        assert response is not None
+        assert response.status == 410
+        assert response.headers["content-type"].startswith("text/html")
+        assert "accept" in response.headers["vary"].lower()
+        assert page.locator("h1").inner_text() == f"Kudos #{matrix.revoked} was revoked"
+        alert = page.get_by_role("alert").inner_text()
+        assert "awarded by mistake" in alert
+        assert "Team Player" in alert
+    screenshot(page, "revoked-page.png")
+    # an API client, and an <img>, get the JSON 410
+    for accept in ("application/json", "*/*", "image/svg+xml,image/*;q=0.8"):
+        api = httpx2.get(f"{base_url}/v1/tokens/{matrix.revoked}/image.svg", headers={"Accept": accept})
+        assert api.status_code == 410
+        assert api.json()["error"]["code"] == "token_revoked"
+        assert "accept" in api.headers["vary"].lower()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_axe_finds_no_violation_on_any_page_at_either_width(
+    scheme: str, phone_page: Page, desktop_page: Page, people: People, matrix: Matrix
+):
+    """axe-core's WCAG 2.0, 2.1 and 2.2 rules (A and AA, colour contrast among them) on every page, on a phone
+    and a desktop, light and dark; in dark, the page is dark."""
+    paths = (
+        "/",
+        "/lookup?q=@nobody.here",
+        f"/wallet/{matrix.address}",
+        f"/wallet/{people.tampered}",
+        f"/wallet/{new_address()}",
+        "/wallet/0x1234",
+        f"/v1/tokens/{matrix.revoked}",
+    )
+    found: dict[str, list[str]] = {}
+    for name, page in (("phone", phone_page), ("desktop", desktop_page)):
+        page.emulate_media(color_scheme=scheme)  # type: ignore[arg-type]
+        try:
+            for path in paths:
+                response = page.goto(path)
+                assert response is not None
+                background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+                assert background == ("rgb(3, 7, 18)" if scheme == "dark" else "rgb(243, 244, 246)"), path
+                if path == f"/wallet/{matrix.address}":
+                    page.locator("details.more summary").click()  # the opened message too
+                if violations := axe_violations(page):
+                    found[f"{name} {path}"] = violations
+            if scheme == "dark":
+                page.goto(f"/wallet/{matrix.address}")
+                screenshot(page, f"wallet-dark-{name}.png")
+        finally:
+            page.emulate_media(color_scheme="light")
+    assert found == {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -92,3 +93,51 @@ def test_a_malformed_address_is_400(service: Service, address: str):
 def test_bad_paging_is_refused(service: Service, params: dict[str, Any]):
     response = service.client.get(f"/v1/wallets/{new_address()}", params=params)
     assert_error(response, 422, "invalid_request")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# A wallet by @handle: only of a person whose directory entry is listed, as on the lookup page
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def add_person(service: Service, *, listed: bool, wallet: str | None) -> str:
+    """A person in the directory; their handle."""
+    handle = f"wal.{os.urandom(4).hex()}"
+    body: dict[str, Any] = {"handle": handle, "external_id": f"hris-{handle}", "display_name": "Wal Let"}
+    if wallet is not None:
+        body["wallet_address"] = wallet
+    response = service.client.post("/v1/recipients", json=body, headers=service.auth("admin"))
+    assert response.status_code == 201, response.text
+    if listed:
+        patched = service.client.patch(f"/v1/recipients/{handle}", json={"listed": True}, headers=service.auth("admin"))
+        assert patched.status_code == 200, patched.text
+    return handle
+
+
+def test_a_listed_handle_reads_its_wallet(service: Service, holder: tuple[str, list[dict[str, Any]]]):
+    address, _ = holder
+    handle = add_person(service, listed=True, wallet=address.lower())
+
+    by_handle = service.client.get(f"/v1/wallets/@{handle.upper()}", params={"limit": 2})  # handles ignore case
+    by_address = service.client.get(f"/v1/wallets/{address}", params={"limit": 2})
+
+    assert by_handle.status_code == 200, by_handle.text
+    assert by_handle.json() == by_address.json()
+    assert by_handle.json()["address"] == address
+
+
+def test_unknown_unlisted_and_walletless_handles_answer_alike(service: Service):
+    unlisted = add_person(service, listed=False, wallet=new_address())
+    walletless = add_person(service, listed=True, wallet=None)
+    answers = []
+    for handle in ("nobody.here.at.all", unlisted, walletless):
+        response = service.client.get(f"/v1/wallets/@{handle}")
+        error = assert_error(response, 404, "wallet_not_found")
+        assert error["message"] == f"no wallet is known for @{handle}"
+        answers.append((response.status_code, sorted(k for k in response.headers if k != "content-length")))
+    assert len(set(map(repr, answers))) == 1
+
+
+@pytest.mark.parametrize("handle", ["@", "@-dash-first", "@with space", "@" + "a" * 65])
+def test_a_malformed_handle_is_400(service: Service, handle: str):
+    assert_error(service.client.get(f"/v1/wallets/{handle}"), 400, "invalid_address")

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from kudos_chain import Chain, KudosClient, Signer
@@ -63,12 +63,12 @@ def headers(key: str, idempotency_key: str | None = None) -> dict[str, str]:
     return out
 
 
-def post_award(http: httpx.Client, key: str, idempotency_key: str, body: dict[str, Any]) -> httpx.Response:
+def post_award(http: httpx2.Client, key: str, idempotency_key: str, body: dict[str, Any]) -> httpx2.Response:
     """POST /v1/awards with its Idempotency-Key."""
     return http.post("/v1/awards", json=body, headers=headers(key, idempotency_key))
 
 
-def wait_confirmed(http: httpx.Client, key: str, award_ids: Iterable[str], *, timeout: float) -> dict[str, Any]:
+def wait_confirmed(http: httpx2.Client, key: str, award_ids: Iterable[str], *, timeout: float) -> dict[str, Any]:
     """Wait until every award is ``confirmed`` and return each one's API view, by id.
 
     :raises AssertionError: when one fails, or time runs out (naming how many are left).

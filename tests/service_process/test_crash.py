@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from kudos_chain import Chain, KudosClient
@@ -29,7 +29,7 @@ CLIENTS = 4
 _GAUGE = re.compile(r'^kudos_awards\{status="(\w+)"\} ([0-9.e+]+)$', re.MULTILINE)
 
 
-def award_counts(http: httpx.Client) -> dict[str, int]:
+def award_counts(http: httpx2.Client) -> dict[str, int]:
     """The awards by status, from /metrics."""
     answer = http.get("/metrics")
     answer.raise_for_status()
@@ -56,12 +56,12 @@ class Clients:
         self._threads = [threading.Thread(target=self._post, args=(t,), daemon=True) for t in range(CLIENTS)]
 
     def _post(self, first: int) -> None:
-        with httpx.Client(base_url=self.url, timeout=15) as http:
+        with httpx2.Client(base_url=self.url, timeout=15) as http:
             for i in range(first, AWARDS, CLIENTS):
                 idempotency_key = f"award-{i}"
                 try:
                     answer = post_award(http, self.key, idempotency_key, award_body(i))
-                except httpx.TransportError:
+                except httpx2.TransportError:
                     continue  # the server is gone: this award is posted again after the restart
                 with self._lock:
                     if answer.status_code == 202:
@@ -87,7 +87,7 @@ class Clients:
 def kill_when(server_url: str, clients: Clients, ready: Callable[[int, dict[str, int]], bool]) -> dict[str, int]:
     """Poll until ``ready``, and return the awards by status seen last."""
     deadline = time.monotonic() + 30
-    with httpx.Client(base_url=server_url, timeout=5) as http:
+    with httpx2.Client(base_url=server_url, timeout=5) as http:
         while True:
             counts = award_counts(http)
             if ready(clients.count, counts):
@@ -111,7 +111,7 @@ def test_a_killed_server_delivers_every_accepted_award_exactly_once(servers: New
 
     server.start()
     ids: dict[str, str] = {}
-    with httpx.Client(base_url=server.url, timeout=30) as http:
+    with httpx2.Client(base_url=server.url, timeout=30) as http:
         for i in range(AWARDS):
             idempotency_key = f"award-{i}"
             answer = post_award(http, key, idempotency_key, award_body(i))

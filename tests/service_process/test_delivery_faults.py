@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from eth_abi.abi import encode as abi_encode
 from eth_account import Account
@@ -79,7 +79,7 @@ class Rig:
     keystore: Path
     password_file: Path
     errors: list[str] = field(default_factory=list)
-    http: httpx.Client = field(init=False)
+    http: httpx2.Client = field(init=False)
 
     def __post_init__(self) -> None:
         self.http = self.client()
@@ -89,19 +89,19 @@ class Rig:
         """The service's signer (the node's first account), checksummed."""
         return str(Account.from_key(self.node.private_keys[0]).address)
 
-    def client(self, timeout: float = 30.0) -> httpx.Client:
+    def client(self, timeout: float = 30.0) -> httpx2.Client:
         """An HTTP client of the server that records every 500 it gets."""
 
-        def record(response: httpx.Response) -> None:
+        def record(response: httpx2.Response) -> None:
             if response.status_code == 500:
                 response.read()
                 self.errors.append(f"{response.request.method} {response.request.url.path}: {response.text}")
 
-        return httpx.Client(base_url=self.server.url, timeout=timeout, event_hooks={"response": [record]})
+        return httpx2.Client(base_url=self.server.url, timeout=timeout, event_hooks={"response": [record]})
 
     # Awards ---------------------------------------------------------------------------------------------------
 
-    def post(self, indices: Iterable[int], tag: str, http: httpx.Client | None = None) -> list[str]:
+    def post(self, indices: Iterable[int], tag: str, http: httpx2.Client | None = None) -> list[str]:
         """``POST /v1/awards`` each award ``i`` (Idempotency-Key ``tag-i``), one request each; their ids."""
         ids = []
         for i in indices:
@@ -119,7 +119,7 @@ class Rig:
         assert answer.status_code == 202, answer.text
         return [a["id"] for a in answer.json()]
 
-    def award(self, award_id: str, http: httpx.Client | None = None) -> dict[str, Any]:
+    def award(self, award_id: str, http: httpx2.Client | None = None) -> dict[str, Any]:
         """The API's view of an award."""
         answer = (http or self.http).get(f"/v1/awards/{award_id}", headers=headers(self.key))
         assert answer.status_code == 200, answer.text
@@ -132,7 +132,7 @@ class Rig:
 
     # Revocations ----------------------------------------------------------------------------------------------
 
-    def revoke(self, token_id: int, idempotency_key: str) -> httpx.Response:
+    def revoke(self, token_id: int, idempotency_key: str) -> httpx2.Response:
         """``POST /v1/tokens/{token_id}/revoke`` with the reason ``mistake``."""
         return self.http.post(
             f"/v1/tokens/{token_id}/revoke", json={"reason": "mistake"}, headers=headers(self.key, idempotency_key)
@@ -154,7 +154,7 @@ class Rig:
         found = re.search(rf"^{re.escape(name)} (\S+)$", answer.text, re.MULTILINE)
         return float(found.group(1)) if found else None
 
-    def readyz(self) -> httpx.Response:
+    def readyz(self) -> httpx2.Response:
         """``GET /readyz``."""
         return self.http.get("/readyz")
 
@@ -654,7 +654,7 @@ def test_a_node_crash_that_loses_the_newest_blocks_is_healed(rig: MakeRig):
             while not stop.is_set():
                 try:
                     ids.extend(r.post(range(i, i + 2), "g", http))
-                except httpx.TransportError:
+                except httpx2.TransportError:
                     continue  # posted again with the same key: accepted once whatever happened
                 i += 2
                 stop.wait(0.2)

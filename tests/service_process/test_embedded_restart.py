@@ -6,7 +6,7 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from kudos_chain import Chain, KudosClient
@@ -23,7 +23,7 @@ from tests.service_process.conftest import (
 FIRST = 6
 
 
-def _snapshot(http: httpx.Client, token_ids: list[int]) -> dict[str, object]:
+def _snapshot(http: httpx2.Client, token_ids: list[int]) -> dict[str, object]:
     """What a restart must keep: the contract, each wallet's tokens, and each token's metadata document."""
     wallets = {}
     for address in RECIPIENTS:
@@ -48,7 +48,7 @@ def restarted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     try:
         server.start()
         key = server.create_key("award")
-        with httpx.Client(base_url=server.url, timeout=30) as http:
+        with httpx2.Client(base_url=server.url, timeout=30) as http:
             ids = [post_award(http, key, f"first-{i}", award_body(i)).json()["id"] for i in range(FIRST)]
             before = wait_confirmed(http, key, ids, timeout=30)
             out["ids"] = ids
@@ -58,7 +58,7 @@ def restarted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
             out["ready_before"] = http.get("/readyz").json()
         out["sigterm_exit"] = server.stop()
         server.start()
-        with httpx.Client(base_url=server.url, timeout=30) as http:
+        with httpx2.Client(base_url=server.url, timeout=30) as http:
             out["after"] = {
                 i: http.get(f"/v1/awards/{i}", headers={"Authorization": f"Bearer {key}"}).json() for i in ids
             }

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from kudos_chain.testing import KudosServer
@@ -40,12 +40,12 @@ def key(server: KudosServer) -> str:
 
 def assert_alive(server: KudosServer) -> None:
     assert server.running, server.log_tail()
-    with httpx.Client(base_url=server.url, timeout=10) as http:
+    with httpx2.Client(base_url=server.url, timeout=10) as http:
         assert http.get("/healthz").status_code == 200
         assert http.get("/v1/kinds").status_code == 200
 
 
-def assert_refused(response: httpx.Response, status: int, code: str) -> None:
+def assert_refused(response: httpx2.Response, status: int, code: str) -> None:
     assert response.status_code == status, response.text[:500]
     assert response.headers["content-type"].startswith("application/json")
     assert response.headers["x-content-type-options"] == "nosniff"
@@ -78,7 +78,7 @@ def test_a_deeply_nested_body_is_a_413_and_the_process_lives(
     sent = {"Idempotency-Key": "deep"} | (headers(key) if authenticated else {})
     if content_type:
         sent["Content-Type"] = content_type
-    with httpx.Client(base_url=server.url, timeout=30) as http:
+    with httpx2.Client(base_url=server.url, timeout=30) as http:
         response = http.post("/v1/awards", content=body, headers=sent)
     assert_refused(response, 413, "payload_too_deep")
     assert_alive(server)
@@ -87,7 +87,7 @@ def test_a_deeply_nested_body_is_a_413_and_the_process_lives(
 def test_the_body_that_killed_the_process_is_refused_without_being_read(server: KudosServer, key: str):
     """100,000 levels, 140 KB, no key: over the limit without a key, refused by its size; with a key, by depth."""
     body = b"[" * 100_000 + b"]" * 40_000
-    with httpx.Client(base_url=server.url, timeout=30) as http:
+    with httpx2.Client(base_url=server.url, timeout=30) as http:
         assert_refused(
             http.post("/v1/awards", content=body, headers={"Content-Type": "application/json"}),
             413,
@@ -107,7 +107,7 @@ def test_a_huge_body_is_a_413_announced_or_chunked_and_memory_stays_flat(server:
         for _ in range(20):
             yield b" " * (1024 * 1024)
 
-    with httpx.Client(base_url=server.url, timeout=60) as http:
+    with httpx2.Client(base_url=server.url, timeout=60) as http:
         sent = headers(key, "huge") | {"Content-Type": "application/json"}
         assert_refused(http.post("/v1/awards/batch", content=big, headers=sent), 413, "payload_too_large")
         assert_refused(http.post("/v1/awards/batch", content=chunks(), headers=sent), 413, "payload_too_large")
@@ -119,12 +119,12 @@ def test_a_huge_body_is_a_413_announced_or_chunked_and_memory_stays_flat(server:
     answers: list[int] = []
 
     def send() -> None:
-        with httpx.Client(base_url=server.url, timeout=60) as http:
+        with httpx2.Client(base_url=server.url, timeout=60) as http:
             try:
                 answers.append(
                     http.post("/v1/awards/batch", content=b" " * (51 * 1024 * 1024), headers=sent).status_code
                 )
-            except httpx.TransportError:  # the server may close the connection before all is sent
+            except httpx2.TransportError:  # the server may close the connection before all is sent
                 answers.append(413)
 
     threads = [threading.Thread(target=send) for _ in range(4)]
@@ -174,7 +174,7 @@ def test_hostile_awards_are_refused_and_nothing_is_stored(
     server: KudosServer, key: str, change: dict[str, Any], code: str
 ):
     body = award_body(0) | change
-    with httpx.Client(base_url=server.url, timeout=30) as http:
+    with httpx2.Client(base_url=server.url, timeout=30) as http:
         response = http.post(
             "/v1/awards",
             content=json.dumps(body),
@@ -199,7 +199,7 @@ def test_hostile_awards_are_refused_and_nothing_is_stored(
     ],
 )
 def test_hostile_paths_are_refused(server: KudosServer, key: str, method: str, path: str, status: int, code: str):
-    with httpx.Client(base_url=server.url, timeout=30) as http:
+    with httpx2.Client(base_url=server.url, timeout=30) as http:
         response = http.request(
             method, path, headers=headers(key), json={"reason": "mistake"} if method == "POST" else None
         )
@@ -208,7 +208,7 @@ def test_hostile_paths_are_refused(server: KudosServer, key: str, method: str, p
 
 
 def test_a_wallet_page_with_a_unicode_digit_is_a_400_page(server: KudosServer):
-    with httpx.Client(base_url=server.url, timeout=30) as http:
+    with httpx2.Client(base_url=server.url, timeout=30) as http:
         response = http.get(f"/wallet/{RECIPIENTS[0]}", params={"page": "²"})
     assert response.status_code == 400
     assert response.headers["content-type"].startswith("text/html")

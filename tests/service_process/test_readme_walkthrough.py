@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 
 from kudos_chain.testing import KudosServer
 
@@ -29,6 +29,17 @@ def walkthrough() -> str:
     found = re.search(r"```sh\n(.*?)```", section, flags=re.DOTALL)
     assert found, "the walkthrough has no shell block"
     return found.group(1)
+
+
+def command_line_blocks() -> tuple[str, str]:
+    """The shell block of "Command line" and its CSV example."""
+    readme = (ROOT / "README.md").read_text("utf-8")
+    section = readme.split("\n## Command line\n", 1)[1].split("\n## ", 1)[0]
+    shell = re.search(r"```sh\n(.*?)```", section, flags=re.DOTALL)
+    example = re.search(r"```csv\n(.*?)```", section, flags=re.DOTALL)
+    assert shell, "the command-line section has no shell block"
+    assert example, "the command-line section has no CSV example"
+    return shell.group(1), example.group(1)
 
 
 def json_documents(text: str) -> list[object]:
@@ -66,10 +77,10 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path):
         alice = re.search(r"^ALICE=(0x[0-9a-fA-F]{40})$", script, flags=re.MULTILINE)
         assert alice
         deadline = time.monotonic() + 20  # the batch may still be on its way
-        while (wallet := httpx.get(f"{server.url}/v1/wallets/{alice.group(1)}", timeout=10).json())["total"] < 2:
+        while (wallet := httpx2.get(f"{server.url}/v1/wallets/{alice.group(1)}", timeout=10).json())["total"] < 2:
             assert time.monotonic() < deadline, f"the batch's two kudos never reached the wallet: {wallet}"
             time.sleep(0.1)
-        kinds = {k["slug"] for k in httpx.get(f"{server.url}/v1/kinds", timeout=10).json()}
+        kinds = {k["slug"] for k in httpx2.get(f"{server.url}/v1/kinds", timeout=10).json()}
         badge = (bin_dir.parents[1] / "badge.svg").read_text("utf-8")
 
     dicts = [a for a in answers if isinstance(a, dict)]
@@ -83,3 +94,45 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path):
     assert "hackathon" in kinds
     assert badge.startswith("<svg")
     assert wallet["total"] == 2  # the batch's two; the first kudos is revoked
+
+
+def test_the_readme_command_line_runs_as_written_after_the_walkthrough(tmp_path: Path):
+    """The command-line section's block, pasted after the walkthrough (it uses its KEY and ALICE) where
+    ``.venv/bin/kudos`` is this environment's ``kudos``, with its CSV example as ``awards.csv``. Its ``@ada`` is in
+    the directory, as the README's directory section adds her."""
+    commands, example = command_line_blocks()
+    assert all(line.startswith(("#", "export ", ".venv/bin/kudos ")) for line in commands.splitlines() if line)
+    user = tmp_path / "user"
+    bin_dir = user / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "kudos").symlink_to(Path(sys.executable).parent / "kudos")
+    (user / "awards.csv").write_text(example, "utf-8")
+    with KudosServer(tmp_path / "data") as server:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KUDOS_")}
+        env["KUDOS_DATA_DIR"] = str(server.data_dir)
+        admin = subprocess.run(
+            [str(bin_dir / "kudos"), "keys", "create", "--scope", "admin"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout.strip()
+        ada = {"handle": "ada", "external_id": "hris-ada", "display_name": "Ada", "wallet_address": "0x" + "ad" * 20}
+        added = httpx2.post(
+            f"{server.url}/v1/recipients", json=ada, headers={"Authorization": f"Bearer {admin}"}, timeout=10
+        )
+        assert added.status_code == 201, added.text
+        script = (walkthrough() + commands).replace("http://127.0.0.1:8000", server.url)
+        run = subprocess.run(
+            ["bash", "-c", "set -euo pipefail\n" + script],
+            cwd=user,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+    assert run.returncode == 0, run.stderr
+    assert "token id:" in run.stdout
+    assert "awards.csv: 2 rows; 2 new, 0 already awarded, 2 confirmed; 0 refused" in run.stdout, run.stdout

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from kudos_chain import Chain, KudosClient, Signer
@@ -67,7 +67,7 @@ def read_chain(real: RealChain) -> tuple[list[tuple[int, bytes]], int]:
     return awarded_events(chain, client), client.total_awarded()
 
 
-def wait_ready(http: httpx.Client, *, timeout: float) -> dict[str, object]:
+def wait_ready(http: httpx2.Client, *, timeout: float) -> dict[str, object]:
     """Poll /readyz until it answers 200, and return its body."""
     deadline = time.monotonic() + timeout
     while True:
@@ -79,7 +79,7 @@ def wait_ready(http: httpx.Client, *, timeout: float) -> dict[str, object]:
         time.sleep(0.2)
 
 
-def wait_not_delivering(http: httpx.Client, *, timeout: float) -> httpx.Response:
+def wait_not_delivering(http: httpx2.Client, *, timeout: float) -> httpx2.Response:
     """Poll /readyz until its delivery check fails (the worker tried, and recorded why it could not deliver)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -103,7 +103,7 @@ def test_a_real_chain_named_by_settings_gets_the_awards(servers: NewServer, tmp_
         server.env = real.env
         server.start()
         key = server.create_key("award")
-        with httpx.Client(base_url=server.url, timeout=30) as http:
+        with httpx2.Client(base_url=server.url, timeout=30) as http:
             ready = wait_ready(http, timeout=20)
             ids = [post_award(http, key, f"real-{i}", award_body(i)).json()["id"] for i in range(5)]
             batch = http.post(
@@ -173,7 +173,7 @@ def test_a_keystore_the_password_does_not_open_is_named_by_readiness(servers: Ne
         "KUDOS_SIGNER_PASSWORD": wrong,
     }
     server = servers(tmp_path / "data", env=env).start()
-    with httpx.Client(base_url=server.url, timeout=30) as http:
+    with httpx2.Client(base_url=server.url, timeout=30) as http:
         answer = http.get("/readyz")
     assert answer.status_code == 503
     error = answer.json()["checks"]["chain"]["error"]
@@ -199,7 +199,7 @@ def test_awards_accepted_while_the_chain_is_down_are_delivered_when_it_is_back(s
         server.env = real.env
         server.start()
         key = server.create_key("award")
-        with httpx.Client(base_url=server.url, timeout=30) as http:
+        with httpx2.Client(base_url=server.url, timeout=30) as http:
             wait_ready(http, timeout=20)
             before = [post_award(http, key, f"up-{i}", award_body(i)).json()["id"] for i in range(3)]
             confirmed = wait_confirmed(http, key, before, timeout=30)
@@ -260,7 +260,7 @@ def test_readyz_is_green_as_soon_as_the_node_is_back_though_no_award_waits(serve
         real = deploy(node, tmp_path, server.url)
         server.env = real.env
         server.start()
-        with httpx.Client(base_url=server.url, timeout=30) as http:
+        with httpx2.Client(base_url=server.url, timeout=30) as http:
             wait_ready(http, timeout=20)
             node.stop()
             deadline = time.monotonic() + 20

@@ -160,7 +160,7 @@ def test_without_the_service_extra_the_server_fixtures_fail_naming_the_extra(pyt
 def test_a_module_asks_for_the_scopes_of_its_key(suite: pytest.Pytester):
     suite.makepyfile(
         test_revoke="""
-        import httpx
+        import httpx2
         import pytest
         from kudos_chain.testing import KudosServer
 
@@ -177,7 +177,7 @@ def test_a_module_asks_for_the_scopes_of_its_key(suite: pytest.Pytester):
         def test_award_then_revoke(kudos_server, kudos_api_key):
             assert isinstance(kudos_server, KudosServer) and kudos_server.running
             auth = {"Authorization": f"Bearer {kudos_api_key}"}
-            with httpx.Client(base_url=kudos_server.url, headers=auth, timeout=40) as http:
+            with httpx2.Client(base_url=kudos_server.url, headers=auth, timeout=40) as http:
                 body = {"recipient": ALICE, "kind": "mentor", "message": "Thanks", "awarded_by": "Grace"}
                 accepted = http.post("/v1/awards", json=body, headers={"Idempotency-Key": "a-1"})
                 assert accepted.status_code == 202, accepted.text

@@ -16,7 +16,7 @@ import itertools
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-import httpx
+import httpx2
 from eth_utils.crypto import keccak
 
 __all__ = [
@@ -61,7 +61,7 @@ def rpc(url: str, method: str, params: Sequence[Any] = (), *, timeout: float = 3
 
     :raises ChainTruthError: when the node answers with an error.
     """
-    answer = httpx.post(
+    answer = httpx2.post(
         url, json={"jsonrpc": "2.0", "id": next(_ids), "method": method, "params": list(params)}, timeout=timeout
     ).json()
     if "error" in answer:
@@ -75,7 +75,7 @@ def _batch(url: str, calls: Sequence[tuple[str, Sequence[Any]]], *, timeout: flo
     for start in range(0, len(calls), _BATCH):
         chunk = calls[start : start + _BATCH]
         body = [{"jsonrpc": "2.0", "id": i, "method": m, "params": list(p)} for i, (m, p) in enumerate(chunk)]
-        by_id = {a["id"]: a for a in httpx.post(url, json=body, timeout=timeout).json()}
+        by_id = {a["id"]: a for a in httpx2.post(url, json=body, timeout=timeout).json()}
         answers += [by_id[i] for i in range(len(chunk))]
     return answers
 

@@ -165,7 +165,8 @@ ERROR_CODES: dict[str, ErrorCode] = {
         ErrorCode(
             400,
             "invalid_address",
-            "The address in the path is not `0x` and 40 hex digits (with a valid EIP-55 checksum when mixed-case).",
+            "The address in the path is not `0x` and 40 hex digits (with a valid EIP-55 checksum when mixed-case), nor "
+            "a `@handle` where one is taken.",
             "'0x123' is not an Ethereum address",
         ),
         # 401, 403: who is asking
@@ -237,6 +238,13 @@ ERROR_CODES: dict[str, ErrorCode] = {
             "key_not_found",
             "No API key has this prefix.",
             "no API key has the prefix '3f9a1c0b7d2e'",
+        ),
+        ErrorCode(
+            404,
+            "wallet_not_found",
+            "No wallet is known for the `@handle`: no one has it, their directory entry is not `listed`, or it holds "
+            "no wallet (one answer for all three).",
+            "no wallet is known for @ada",
         ),
         ErrorCode(
             404,
@@ -407,7 +415,8 @@ JSON_BODY = (
 #: What a route that reads or writes the database can answer when the database fails.
 STORAGE = ("storage_unavailable",)
 #: What any route can answer; :func:`complete_openapi` lists it on every operation.
-EVERYWHERE = ("internal_error",)
+#: (``bad_request``: the body limits refuse a ``Content-Length`` that is not a number on any request, a GET too.)
+EVERYWHERE = ("bad_request", "internal_error")
 #: Why an award (or an award of a batch) is refused for what it says.
 AWARD_REFUSALS = (
     "unknown_kind",

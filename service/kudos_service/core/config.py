@@ -10,12 +10,18 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+if TYPE_CHECKING:
+    from kudos_service.mail import SmtpConfig
+
 __all__ = ["Settings", "SettingsError", "default_data_dir"]
+
+#: The SMTP port of each kind of connection, when ``KUDOS_SMTP_PORT`` is not set.
+SMTP_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 
 #: Chain ids of development nodes (anvil and hardhat; geth --dev and ganache), which mine at once and do not
 #: reorganize by themselves: awards on them are confirmed at their first block.
@@ -83,6 +89,17 @@ class Settings(BaseSettings):
     #: How often the chain's genesis hash and the contract's code are compared with what the service stored.
     chain_check_s: Annotated[float, Field(gt=0, le=3_600)] = 5.0
 
+    #: The mail server emails go through (claim links for people without a wallet); None: emails are kept for
+    #: admins to read, and sent once a server is set.
+    smtp_host: str | None = None
+    smtp_port: Annotated[int | None, Field(ge=1, le=65535)] = None  # None: 587, 465 or 25 by smtp_security
+    #: ``starttls`` (port 587), ``tls`` (implicit TLS, port 465) or ``none`` (plain, for a relay on localhost).
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    #: The sender of every email, ``Name <address>`` or an address.
+    mail_from: str | None = None
+
     #: The largest request body with an API key: a batch of 1,000 awards with the longest texts fits.
     max_body_bytes: Annotated[int, Field(ge=1024)] = 6 * 1024 * 1024
     #: The largest request body without one (public pages take none; a Slack command is about 1 KB).
@@ -113,6 +130,34 @@ class Settings(BaseSettings):
         if problems:
             raise SettingsError("cannot serve a real chain: " + "; ".join(problems))
         return self
+
+    @model_validator(mode="after")
+    def _check_mail(self) -> Settings:
+        if self.smtp_host is None:
+            return self
+        problems = []
+        if not self.mail_from:
+            problems.append("KUDOS_MAIL_FROM (the sender of the emails) is missing")
+        if self.smtp_user is not None and self.smtp_password is None:
+            problems.append("KUDOS_SMTP_PASSWORD is missing for KUDOS_SMTP_USER")
+        if problems:
+            raise SettingsError("cannot send email: " + "; ".join(problems))
+        return self
+
+    def smtp(self) -> SmtpConfig | None:
+        """How the mailer reaches the mail server; None without ``KUDOS_SMTP_HOST``."""
+        from kudos_service.mail import SmtpConfig  # noqa: PLC0415 (it needs the database: imported when used)
+
+        if self.smtp_host is None or self.mail_from is None:
+            return None
+        return SmtpConfig(
+            host=self.smtp_host,
+            port=self.smtp_port or SMTP_PORTS[self.smtp_security],
+            security=self.smtp_security,
+            username=self.smtp_user,
+            password=self.smtp_password,
+            sender=self.mail_from,
+        )
 
     def confirmations_for(self, chain_id: int) -> int:
         """The confirmations awards need on chain ``chain_id`` (see :attr:`confirmations`)."""

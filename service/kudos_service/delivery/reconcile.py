@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from kudos_chain import Fees, SendOutcome, SignedTx
 from kudos_chain.chain import Receipt
 from kudos_chain.exceptions import FeeCapExceededError
-from kudos_service.chain import ChainContext, chain_identity, identity_problem
+from kudos_service.chain_access import ChainContext, chain_identity, identity_problem
 from kudos_service.core.config import Settings
 from kudos_service.core.db import Database
 from kudos_service.delivery.fees import Head, fees_for_replacement, stuck_on_fees

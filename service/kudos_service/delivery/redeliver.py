@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from kudos_chain import KudosClient
 from kudos_chain.indexer import index_blocks, index_state, index_tokens, index_transfers
-from kudos_service.chain import chain_identity
+from kudos_service.chain_access import chain_identity
 from kudos_service.core.db import Database
 from kudos_service.models import (
     Award,

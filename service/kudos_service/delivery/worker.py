@@ -39,7 +39,7 @@ from kudos_chain import Award as ChainAward
 from kudos_chain import ContractRevertError, Fees, KudosError, SendOutcome, SignedTx
 from kudos_chain.exceptions import ContractPausedError, FeeCapExceededError, MissingRoleError
 from kudos_chain.indexer import KudosIndexer
-from kudos_service.chain import ChainContext, ChainHolder, describe_error
+from kudos_service.chain_access import ChainContext, ChainHolder, describe_error
 from kudos_service.core.config import Settings
 from kudos_service.core.db import Database
 from kudos_service.delivery.fees import Head, eth, fees_for_new, stuck_on_fees
@@ -171,6 +171,9 @@ class Worker(Reconciler):
         head = Head(number, block_hash, base_fee, gas_limit)
         self.metrics.head_block.set(head.number)
         worked = self.track(ctx, head)
+        if self._identity_error is not None:  # a reorg's forced check found another chain: write nothing more
+            self.blocked_reason = self.hold
+            return False
         worked = self.heal(ctx, head) or worked
         sent = self.fill(ctx, head)
         self._unindexed = self._unindexed or worked

@@ -15,7 +15,7 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kudos_service.api.deps import AppState, StateDep, require_json, require_scope
+from kudos_service.api.deps import StateDep, require_json, require_scope
 from kudos_service.api.errors import ApiError
 from kudos_service.api.openapi import (
     AUTH,
@@ -29,9 +29,11 @@ from kudos_service.api.openapi import (
     response_headers,
 )
 from kudos_service.awards import award_out, resolve_kinds
+from kudos_service.core.limits import MAX_BATCH, MAX_WAIT
 from kudos_service.models import ApiKey, Award, AwardStatus
-from kudos_service.schemas import MAX_BATCH, AwardBatchRequest, AwardCreate, AwardOut
+from kudos_service.schemas import AwardBatchRequest, AwardCreate, AwardOut
 from kudos_service.schemas import IdempotencyKey as IdempotencyKeyType
+from kudos_service.state import AppState
 
 
 def _more_bad_items(state: AppState, exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -97,7 +99,7 @@ router = APIRouter(prefix="/v1/awards", tags=["awards"], route_class=_AwardsRout
 
 AwardKey = Annotated[ApiKey, Depends(require_scope("award"))]  # the same callable as _AWARD_SCOPE
 WaitQuery = Annotated[
-    float, Query(ge=0, le=60, description="Hold the answer until confirmed, up to this many seconds.")
+    float, Query(ge=0, le=MAX_WAIT, description="Hold the answer until confirmed, up to this many seconds.")
 ]
 
 _FINAL = (AwardStatus.CONFIRMED, AwardStatus.FAILED)

@@ -13,7 +13,7 @@ from kudos_chain.exceptions import FeeCapExceededError
 from kudos_service.api.deps import StateDep
 from kudos_service.api.errors import first_line as _first_line
 from kudos_service.api.openapi import Readiness
-from kudos_service.chain import describe_error
+from kudos_service.chain_access import describe_error
 from kudos_service.delivery.fees import eth
 from kudos_service.models import StorageProbe
 

@@ -9,16 +9,18 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 
-from kudos_service.api.deps import AppState, StateDep, require_scope
+from kudos_service.api.deps import StateDep, require_scope
 from kudos_service.api.errors import ApiError
 from kudos_service.api.openapi import AUTH, STORAGE, error_responses
+from kudos_service.core.limits import MAX_WAIT
 from kudos_service.models import ApiKey, Operation, OpStatus, as_utc
 from kudos_service.schemas import OperationOut, WholeNumber
+from kudos_service.state import AppState
 
 router = APIRouter(prefix="/v1/operations", tags=["operations"])
 
 WaitQuery = Annotated[
-    float, Query(ge=0, le=60, description="Hold the answer until confirmed or failed, up to this many seconds.")
+    float, Query(ge=0, le=MAX_WAIT, description="Hold the answer until confirmed or failed, up to this many seconds.")
 ]
 
 #: The public status of each state of the outbox.

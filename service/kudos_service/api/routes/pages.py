@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from kudos_service.api.deps import SessionDep, StateDep
 from kudos_service.api.errors import ApiError
-from kudos_service.api.routes.wallets import revocation, revoked_from, wallet_page
+from kudos_service.api.routes.wallets import listed_wallet, revocation, revoked_from, wallet_page
 from kudos_service.icons import icon, icon_for_emoji, inline_svg
 from kudos_service.models import Deployment, Recipient
 from kudos_service.schemas import WalletItem, is_valid_address
@@ -81,6 +81,16 @@ _HEADERS = {
 
 def _date(value: datetime | None) -> str:
     return "" if value is None else f"{value:%d %b %Y}".lstrip("0")
+
+
+def _quoted(text: str) -> str:
+    """``text`` in quotes for a sentence of ours, isolated (U+2068 FIRST STRONG ISOLATE to U+2069 POP DIRECTIONAL
+    ISOLATE): a right-to-left text read in an English sentence keeps both in their order.
+
+    >>> _quoted("0x12")
+    '\u2068“0x12”\u2069'
+    """
+    return f"\u2068“{text}”\u2069"
 
 
 def _short(address: str) -> str:
@@ -178,8 +188,8 @@ def gone_page(request: Request, session: Session, token_id: int) -> Response:
         reason = REVOKE_REASONS.get(found.reason or "unspecified", "no reason given")
         title = f"Kudos #{token_id} was revoked"
         message = (
-            f"This {found.kind_name} kudos was revoked by its issuer{when} ({reason}). Its badge and its words are "
-            "no longer shown; the revocation is recorded on chain."
+            f"This \u2068{found.kind_name}\u2069 kudos was revoked by its issuer{when} ({reason}). Its badge and its "
+            "words are no longer shown; the revocation is recorded on chain."
         )
     return _error(request, session, 410, title, message)
 
@@ -205,7 +215,7 @@ def lookup(request: Request, session: SessionDep, q: str = "") -> Response:
     if query.lower().startswith("0x"):
         if not is_valid_address(query):
             message = (
-                f"“{query}” is not a valid wallet address. An address is 0x followed by 40 hexadecimal digits; "
+                f"{_quoted(query)} is not a valid wallet address. An address is 0x followed by 40 hexadecimal digits; "
                 "mixed-case addresses must carry a valid checksum."
             )
             return _render(request, session, "index.html", 400, query=query, error=message)
@@ -213,15 +223,11 @@ def lookup(request: Request, session: SessionDep, q: str = "") -> Response:
     handle = query.removeprefix("@").lower()
     if not _HANDLE.fullmatch(handle):
         message = (
-            f"“{query}” is neither a wallet address nor a handle. A handle is letters, digits, dots, dashes or "
+            f"{_quoted(query)} is neither a wallet address nor a handle. A handle is letters, digits, dots, dashes or "
             "underscores, like @ada.lovelace."
         )
         return _render(request, session, "index.html", 400, query=query, error=message)
-    wallet = session.scalars(
-        select(Recipient.wallet_address)
-        .where(Recipient.handle == handle, Recipient.listed.is_(True), Recipient.wallet_address.is_not(None))
-        .order_by(Recipient.id)
-    ).first()
+    wallet = listed_wallet(session, handle)  # the API's own rule and query (GET /v1/wallets/@handle)
     if wallet is None:
         message = f"No wallet is known for @{handle}. Check the spelling, or look the person up by their address."
         return _render(request, session, "index.html", 404, query=query, error=message)
@@ -264,11 +270,11 @@ def wallet(request: Request, address: str, state: StateDep, session: SessionDep,
             session,
             400,
             "That is not a wallet address",
-            f"“{address}” is not a valid wallet address. An address is 0x followed by 40 hexadecimal digits; "
+            f"{_quoted(address)} is not a valid wallet address. An address is 0x followed by 40 hexadecimal digits; "
             "mixed-case addresses must carry a valid checksum.",
         )
     if not (page.isascii() and page.isdigit() and len(page) <= 9) or int(page) < 1:  # "²".isdigit() is true
-        return _error(request, session, 400, "No such page", f"“{page}” is not a page number (1, 2, 3…).")
+        return _error(request, session, 400, "No such page", f"{_quoted(page)} is not a page number (1, 2, 3…).")
     number = int(page)
     checksummed = to_checksum_address(address)
     try:

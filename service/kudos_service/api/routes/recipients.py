@@ -1,15 +1,19 @@
 """``/v1/recipients``: the directory of people (personal data: ``admin`` scope only).
 
 What a person allows the public pages to show (``show_name``: their name on the wallet page; ``listed``: their
-wallet found by ``@handle`` on the lookup page) is set when they are added and changed with ``PATCH``.
+wallet found by ``@handle`` on the lookup page) is set when they are added and changed with ``PATCH``, which also
+gives a person added without a wallet their wallet. ``GET /v1/recipients`` pages through the directory (searched
+with ``q``), and ``DELETE`` removes a person's entry: the kudos they hold stay theirs on chain, and awards already
+made keep the name they were made with.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends
-from sqlalchemy import select
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BeforeValidator, StringConstraints
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,11 +29,31 @@ from kudos_service.api.openapi import (
     request_examples,
 )
 from kudos_service.models import ApiKey, Recipient
-from kudos_service.schemas import RecipientCreate, RecipientOut, RecipientUpdate
+from kudos_service.schemas import RecipientCreate, RecipientOut, RecipientPage, RecipientUpdate, whole_number
 
 router = APIRouter(prefix="/v1/recipients", tags=["recipients"])
 
 AdminKey = Annotated[ApiKey, Depends(require_scope("admin"))]
+
+
+def _refuse_taken(session: Session, values: dict[str, str | None], *, other_than: int | None = None) -> None:
+    """A 409 ``recipient_exists`` naming each of ``values`` (unique columns) someone else in the directory has."""
+    taken = []
+    for name, value in values.items():
+        if value is None:
+            continue
+        query = select(Recipient.id).where(getattr(Recipient, name) == value)
+        if other_than is not None:
+            query = query.where(Recipient.id != other_than)
+        if session.scalars(query).first() is not None:
+            taken.append(name)
+    if taken:
+        raise ApiError(
+            409,
+            "recipient_exists",
+            f"someone in the directory has this {' and '.join(taken)} already",
+            [{"field": name, "message": "taken"} for name in taken],
+        )
 
 
 @router.post(
@@ -42,22 +66,10 @@ AdminKey = Annotated[ApiKey, Depends(require_scope("admin"))]
 )
 def create_recipient(body: RecipientCreate, session: SessionDep, _: AdminKey) -> Recipient:
     """Add a person to the directory."""
-    unique: list[tuple[str, Any, str]] = [
-        ("handle", Recipient.handle, body.handle),
-        ("external_id", Recipient.external_id, body.external_id),
-    ]
-    if body.slack_user_id is not None:
-        unique.append(("slack_user_id", Recipient.slack_user_id, body.slack_user_id))
-    taken = [
-        name for name, column, value in unique if session.scalars(select(Recipient.id).where(column == value)).first()
-    ]
-    if taken:
-        raise ApiError(
-            409,
-            "recipient_exists",
-            f"someone in the directory has this {' and '.join(taken)} already",
-            [{"field": name, "message": "taken"} for name in taken],
-        )
+    _refuse_taken(
+        session,
+        {"handle": body.handle, "external_id": body.external_id, "slack_user_id": body.slack_user_id},
+    )
     person = Recipient(**body.model_dump())
     try:
         with session.begin_nested():
@@ -76,6 +88,46 @@ def _person(session: Session, handle: str) -> Recipient:
     return person
 
 
+#: A search of the directory: part of a handle, a name or an external id, without control characters.
+Search = Annotated[str, StringConstraints(max_length=100, pattern=r"^[^\x00-\x1f\x7f]*$")]
+
+
+def _like(text: str) -> str:
+    """``text`` as a case-insensitive ``LIKE`` pattern that matches it anywhere, its wildcards taken literally."""
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+@router.get("", response_model=RecipientPage, responses=error_responses(*AUTH, "invalid_request", *STORAGE))
+def list_recipients(
+    session: SessionDep,
+    _: AdminKey,
+    q: Annotated[Search, Query(description="Part of a handle, a display name or an external id.")] = "",
+    limit: Annotated[int, Query(ge=1, le=200), BeforeValidator(whole_number)] = 50,
+    offset: Annotated[int, Query(ge=0, lt=2**63), BeforeValidator(whole_number)] = 0,
+) -> RecipientPage:
+    """A page of the directory, ordered by handle; with `q`, only the people whose handle, display name or
+    external id contains it (case-insensitively)."""
+    where = []
+    if q:
+        pattern = _like(q)
+        where.append(
+            or_(
+                *(
+                    func.lower(column).like(pattern, escape="\\")
+                    for column in (Recipient.handle, Recipient.display_name, Recipient.external_id)
+                )
+            )
+        )
+    total = int(session.scalar(select(func.count()).select_from(Recipient).where(*where)) or 0)
+    people = session.scalars(
+        select(Recipient).where(*where).order_by(Recipient.handle).limit(limit).offset(offset)
+    ).all()
+    return RecipientPage(
+        total=total, limit=limit, offset=offset, items=[RecipientOut.model_validate(p) for p in people]
+    )
+
+
 @router.get("/{handle}", response_model=RecipientOut, responses=error_responses(*AUTH, "recipient_not_found", *STORAGE))
 def get_recipient(handle: str, session: SessionDep, _: AdminKey) -> Recipient:
     """One person of the directory, by handle."""
@@ -86,13 +138,34 @@ def get_recipient(handle: str, session: SessionDep, _: AdminKey) -> Recipient:
     "/{handle}",
     response_model=RecipientOut,
     dependencies=[Depends(require_scope("admin")), Depends(require_json)],
-    responses=error_responses(*AUTH, *JSON_BODY, "recipient_not_found", *STORAGE),
+    responses=error_responses(*AUTH, *JSON_BODY, "recipient_not_found", "recipient_exists", *STORAGE),
     openapi_extra=request_examples("Let anyone find the person by handle", RECIPIENT_UPDATE_EXAMPLE),
 )
 def update_recipient(handle: str, body: RecipientUpdate, session: SessionDep, _: AdminKey) -> Recipient:
-    """Change what a person allows the public pages to show: `show_name`, `listed`. A field left out is kept."""
+    """Change a person's entry: their display name, wallet, Slack user id, and what they allow the public pages to
+    show (`show_name`, `listed`). A field left out is kept; the handle and the external id do not change."""
     person = _person(session, handle)
-    for name, value in body.model_dump(exclude_none=True).items():
+    changes = body.model_dump(exclude_none=True)
+    _refuse_taken(session, {"slack_user_id": changes.get("slack_user_id")}, other_than=person.id)
+    for name, value in changes.items():
         setattr(person, name, value)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:  # a concurrent request gave someone else this Slack user id first
+        raise ApiError(409, "recipient_exists", "someone in the directory has this slack_user_id already") from None
     return person
+
+
+@router.delete(
+    "/{handle}",
+    status_code=204,
+    response_class=Response,
+    responses=error_responses(*AUTH, "recipient_not_found", *STORAGE),
+)
+def delete_recipient(handle: str, session: SessionDep, _: AdminKey) -> Response:
+    """Remove a person from the directory. Their kudos stay in their wallet, on chain; awards already made keep the
+    name they were made with; awards to `@handle` are refused from now on."""
+    session.delete(_person(session, handle))
+    session.flush()
+    return Response(status_code=204)

@@ -40,7 +40,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from kudos_service.api.deps import AppState, StateDep
+from kudos_service.api.deps import StateDep
 from kudos_service.api.errors import ApiError
 from kudos_service.api.openapi import STORAGE, error_responses
 from kudos_service.awards import accept_awards, stored_awards
@@ -48,6 +48,7 @@ from kudos_service.core.db import Database
 from kudos_service.errors import ServiceError
 from kudos_service.models import ApiKey, Kind, Recipient
 from kudos_service.schemas import MAX_MESSAGE, AwardCreate
+from kudos_service.state import AppState
 
 __all__ = ["DEDUPE_WINDOW_SECONDS", "MAX_SKEW_SECONDS", "SLACK_KEY_PREFIX", "parse_command", "router", "slack_api_key"]
 

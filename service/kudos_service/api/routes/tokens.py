@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from kudos_chain import KudosError
 from kudos_chain.indexer import index_tokens
-from kudos_service.api.deps import AppState, SessionDep, StateDep, require_json, require_scope
+from kudos_service.api.deps import SessionDep, StateDep, require_json, require_scope
 from kudos_service.api.errors import ApiError
 from kudos_service.api.openapi import (
     AUTH,
@@ -34,10 +34,11 @@ from kudos_service.api.routes.awards import check_idempotency_key
 from kudos_service.api.routes.operations import WaitQuery, load_operation, wait_for_operation
 from kudos_service.api.routes.pages import gone_page, prefers_html
 from kudos_service.badge import badge_svg
-from kudos_service.chain import describe_error
+from kudos_service.chain_access import describe_error
 from kudos_service.delivery.outbox import Requested, request_revoke
 from kudos_service.models import ApiKey, Award, Kind
 from kudos_service.schemas import OperationOut, RevokeRequest, WholeNumber
+from kudos_service.state import AppState
 
 router = APIRouter(tags=["tokens"])
 

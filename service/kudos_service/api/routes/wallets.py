@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BeforeValidator
 from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session
@@ -19,8 +20,9 @@ from kudos_chain.types import utc_from_timestamp
 from kudos_service.api.deps import SessionDep, StateDep
 from kudos_service.api.errors import ApiError
 from kudos_service.api.openapi import STORAGE, error_responses
-from kudos_service.models import Award, Deployment, Kind, Operation, OpKind, OpStatus
-from kudos_service.schemas import WalletItem, WalletOut, is_valid_address, whole_number
+from kudos_service.core.limits import MAX_WALLET_PAGE
+from kudos_service.models import Award, Deployment, Kind, Operation, OpKind, OpStatus, Recipient
+from kudos_service.schemas import HANDLE_PATTERN, WalletItem, WalletOut, is_valid_address, whole_number
 
 router = APIRouter(prefix="/v1/wallets", tags=["wallets"])
 
@@ -30,6 +32,32 @@ def checked_address(address: str) -> str:
     if not is_valid_address(address):
         raise ApiError(400, "invalid_address", f"{address!r} is not an Ethereum address")
     return to_checksum_address(address)
+
+
+def listed_wallet(session: Session, handle: str) -> str | None:
+    """The wallet address of the person with ``handle`` (without its ``@``, any case) when their directory entry is
+    ``listed`` and holds one, else None: one query by the unique handle, the same for a handle that is unknown,
+    unlisted or without a wallet."""
+    wallet: str | None = session.scalars(
+        select(Recipient.wallet_address)
+        .where(Recipient.handle == handle.lower(), Recipient.listed.is_(True), Recipient.wallet_address.is_not(None))
+        .order_by(Recipient.id)
+    ).first()
+    return wallet
+
+
+def wallet_of(session: Session, address: str) -> str:
+    """The checksummed address that ``address`` names: itself, or the wallet of ``@handle`` when that person's
+    entry is listed. A 400 ``invalid_address`` for neither an address nor a handle, a 404 ``wallet_not_found``
+    (the same for an unknown handle, an unlisted one and one without a wallet) when no wallet is known."""
+    if address.startswith("@") and re.fullmatch(HANDLE_PATTERN, address):
+        wallet = listed_wallet(session, address[1:])
+        if wallet is None:
+            raise ApiError(404, "wallet_not_found", f"no wallet is known for {address.lower()}")
+        return to_checksum_address(wallet)
+    if address.startswith("@"):
+        raise ApiError(400, "invalid_address", f"{address!r} is neither an Ethereum address nor a @handle")
+    return checked_address(address)
 
 
 def wallet_page(session: SessionDep, base_url: str, address: str, limit: int, offset: int) -> WalletOut:
@@ -162,14 +190,22 @@ def revoked_from(session: Session, address: str, limit: int) -> tuple[int, list[
 @router.get(
     "/{address}",
     response_model=WalletOut,
-    responses=error_responses("invalid_address", "invalid_request", "not_deployed", *STORAGE),
+    responses=error_responses("invalid_address", "wallet_not_found", "invalid_request", "not_deployed", *STORAGE),
 )
 def get_wallet(
-    address: str,
+    address: Annotated[
+        str,
+        Path(
+            description="A wallet address, or `@handle` of a person whose directory entry is `listed` (as on the "
+            "lookup page: an unknown handle and an unlisted one get the same 404).",
+            examples=["0x2B5AD5c4795c026514f8317c7a215E218DcCD6cF", "@ada"],
+        ),
+    ],
     state: StateDep,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=200), BeforeValidator(whole_number)] = 50,
+    limit: Annotated[int, Query(ge=1, le=MAX_WALLET_PAGE), BeforeValidator(whole_number)] = 50,
     offset: Annotated[int, Query(ge=0, lt=2**63), BeforeValidator(whole_number)] = 0,
 ) -> WalletOut:
-    """Every kudos an address holds, newest first, paged (public: the chain is public anyway)."""
-    return wallet_page(session, state.settings.base_url, checked_address(address), limit, offset)
+    """Every kudos an address holds, newest first, paged (public: the chain is public anyway). The address of
+    ``@handle`` is answered only for people who allow it, as on the lookup page."""
+    return wallet_page(session, state.settings.base_url, wallet_of(session, address), limit, offset)

@@ -1,6 +1,7 @@
-"""A small typed client of the kudos HTTP API, for the ``kudos`` command line (httpx, synchronous).
+"""A small typed client of the kudos HTTP API, for the ``kudos`` commands that talk to a running service
+(httpx2, synchronous).
 
-Every failure is a :class:`ServiceError` whose message is one sentence for people: the service unreachable, the
+Every failure is an :class:`ApiRequestError` whose message is one sentence for people: the service unreachable, the
 API key refused, a request refused (with the API's ``code``, ``status`` and ``details``). The API key is sent in
 the ``Authorization`` header only; it never appears in a message, nor does any user name, password or query of
 the service's URL.
@@ -8,26 +9,20 @@ the service's URL.
 
 from __future__ import annotations
 
+import os
+import ssl
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import httpx
+import httpx2
 from pydantic import TypeAdapter, ValidationError
 
+from kudos_service.core.limits import MAX_WAIT, MAX_WALLET_PAGE
 from kudos_service.schemas import AwardOut, KindOut, WalletOut
 
-__all__ = ["DEFAULT_URL", "MAX_WAIT", "MAX_WALLET_PAGE", "BatchResult", "KudosApi", "ServiceError", "display_url"]
-
-#: Where ``kudos`` looks for the service unless ``--url`` or ``KUDOS_API_URL`` says otherwise.
-DEFAULT_URL = "http://127.0.0.1:8000"
-
-#: The longest ``?wait=`` the service accepts.
-MAX_WAIT = 60.0
-
-#: The largest page of ``GET /v1/wallets/{address}``.
-MAX_WALLET_PAGE = 200
+__all__ = ["ApiRequestError", "BatchResult", "KudosApi", "display_url"]
 
 _T = TypeVar("_T")
 
@@ -45,8 +40,8 @@ def display_url(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}".rstrip("/")
 
 
-class ServiceError(Exception):
-    """A request that did not succeed; ``str()`` is one line for people.
+class ApiRequestError(Exception):
+    """A request to the kudos API that did not succeed; ``str()`` is one line for people.
 
     :ivar status: the HTTP status, or None when no answer came.
     :ivar code: the API's error code (``unauthorized``, ``invalid_request``...), or None.
@@ -95,7 +90,7 @@ class KudosApi:
         self.where = display_url(self.url)
         headers = {"Accept": "application/json", "User-Agent": "kudos-cli"}
         self._auth = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        self._http = httpx2.Client(base_url=self.url, headers=headers, timeout=timeout, verify=_tls_for(self.url))
 
     def close(self) -> None:
         """Close the connections."""
@@ -138,7 +133,10 @@ class KudosApi:
         return self._parse(AwardOut, response)
 
     def wallet(self, address: str, *, limit: int = 50, offset: int = 0) -> WalletOut:
-        """``GET /v1/wallets/{address}``: a page of the kudos an address holds, newest first (limit ≤ 200)."""
+        """``GET /v1/wallets/{address}``: a page of the kudos an address (or ``@handle`` of a listed person) holds,
+        newest first; ``limit`` at most :data:`~kudos_service.core.limits.MAX_WALLET_PAGE`."""
+        if not 1 <= limit <= MAX_WALLET_PAGE:
+            raise ValueError(f"limit must be 1 to {MAX_WALLET_PAGE}, not {limit}")
         response = self._request("GET", f"/v1/wallets/{address}", params={"limit": limit, "offset": offset})
         return self._parse(WalletOut, response)
 
@@ -155,25 +153,29 @@ class KudosApi:
         headers: dict[str, str] | None = None,
         params: dict[str, Any] | None = None,
         wait: float = 0,
-    ) -> httpx.Response:
-        timeout = self._http.timeout if wait <= 0 else httpx.Timeout(self._http.timeout.read or 30.0, read=wait + 30)
+    ) -> httpx2.Response:
+        timeout = self._http.timeout if wait <= 0 else httpx2.Timeout(self._http.timeout.read or 30.0, read=wait + 30)
         try:
             response = self._http.request(method, path, json=json, headers=headers, params=params, timeout=timeout)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise ServiceError(f"cannot reach the kudos service at {self.where}: {_reason(exc)}", sent=False) from None
-        except httpx.TimeoutException:
-            raise ServiceError(f"the kudos service at {self.where} did not answer in time") from None
-        except httpx.TransportError as exc:
-            raise ServiceError(f"the connection to the kudos service at {self.where} failed: {_reason(exc)}") from None
+        except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:
+            raise ApiRequestError(
+                f"cannot reach the kudos service at {self.where}: {_reason(exc)}", sent=False
+            ) from None
+        except httpx2.TimeoutException:
+            raise ApiRequestError(f"the kudos service at {self.where} did not answer in time") from None
+        except httpx2.TransportError as exc:
+            raise ApiRequestError(
+                f"the connection to the kudos service at {self.where} failed: {_reason(exc)}"
+            ) from None
         if response.is_success:
             return response
         raise self._refusal(response)
 
-    def _refusal(self, response: httpx.Response) -> ServiceError:
+    def _refusal(self, response: httpx2.Response) -> ApiRequestError:
         status = response.status_code
         error = _error_body(response)
         if error is None:
-            return ServiceError(
+            return ApiRequestError(
                 f"{self.where} answered {status} {response.reason_phrase} with no kudos API error: is it the kudos "
                 "service?",
                 status=status,
@@ -192,19 +194,29 @@ class KudosApi:
             message = f"the API key is not allowed to do this: {message}"
         else:
             message = f"the service refused the request ({code or status}): {message}{_detail_text(details, message)}"
-        return ServiceError(message, status=status, code=code or None, details=details, sent=status >= 500)
+        return ApiRequestError(message, status=status, code=code or None, details=details, sent=status >= 500)
 
-    def _parse(self, adapter: TypeAdapter[_T] | type[_T], response: httpx.Response) -> _T:
+    def _parse(self, adapter: TypeAdapter[_T] | type[_T], response: httpx2.Response) -> _T:
         checker = adapter if isinstance(adapter, TypeAdapter) else TypeAdapter(adapter)
         try:
             return checker.validate_json(response.content)
         except ValidationError:
-            raise ServiceError(
+            raise ApiRequestError(
                 f"{self.where} answered {response.status_code} with something that is not the kudos API"
             ) from None
 
 
-def _error_body(response: httpx.Response) -> dict[str, Any] | None:
+def _tls_for(url: str) -> ssl.SSLContext | bool:
+    """How to check TLS certificates: with the system's CA store (True), unless no TLS can happen at all (an
+    ``http://`` service, no ``*_PROXY`` variable set). Then a context that trusts no certificate, so that any TLS
+    handshake would fail: it spares loading the CA store, a tenth of the command's start-up."""
+    proxied = any(name.lower().endswith("_proxy") and value for name, value in os.environ.items())
+    if urlsplit(url).scheme == "https" or proxied:
+        return True
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verify_mode CERT_REQUIRED, check_hostname on, no CA
+
+
+def _error_body(response: httpx2.Response) -> dict[str, Any] | None:
     try:
         body = response.json()
     except ValueError:
@@ -221,6 +233,6 @@ def _detail_text(details: list[dict[str, Any]], message: str) -> str:
     return f" ({'; '.join(parts)}{more})" if parts else ""
 
 
-def _reason(exc: httpx.TransportError) -> str:
+def _reason(exc: httpx2.TransportError) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]

@@ -1,0 +1,268 @@
+"""Accepting awards (:func:`kudos_service.awards.accept_awards`) against a real migrated database, without HTTP:
+idempotency (a replay returns the stored award, another body under the same key is refused, a key repeated in a
+batch is named), kinds and recipients resolved or refused item by item, and every field of a new award, its
+metadata and its content hash included."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_utils.crypto import keccak
+from kudos_service.awards import Catalog, accept_awards, resolve_kinds, stored_awards
+from kudos_service.core.config import Settings
+from kudos_service.core.db import Database
+from kudos_service.errors import ConflictError, InvalidRequestError
+from kudos_service.keys import create_key as store_key
+from kudos_service.models import ApiKey, Award, AwardStatus, Recipient, as_utc
+from kudos_service.schemas import AwardCreate
+
+from kudos_chain import KudosMetadata, canonical_json
+from kudos_chain.client import request_id_bytes
+from tests.service.conftest import new_address
+
+BASE = "https://kudos.example.test"
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    database = Database(f"sqlite:///{tmp_path_factory.mktemp('acceptance') / 'kudos.db'}")
+    database.migrate()
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(data_dir=Path(tmp_path_factory.mktemp("data")), rpc_url=None, database_url=None, public_url=BASE)
+
+
+def new_key(db: Database) -> ApiKey:
+    with db.session() as session:
+        _, row = store_key(session, scopes=["award"])
+        session.expunge(row)
+    return row
+
+
+def person(db: Database, *, wallet: bool = True) -> Recipient:
+    tag = os.urandom(4).hex()
+    with db.session() as session:
+        row = Recipient(
+            handle=f"p-{tag}",
+            external_id=f"hr-{tag}",
+            display_name=f"P {tag}",
+            wallet_address=new_address() if wallet else None,
+        )
+        session.add(row)
+        session.flush()
+        session.expunge(row)
+    return row
+
+
+def body(**overrides: Any) -> AwardCreate:
+    fields: dict[str, Any] = {
+        "recipient": new_address(),
+        "kind": "team-player",
+        "message": "Thanks for the release.",
+        "awarded_by": "Ada",
+    }
+    return AwardCreate.model_validate(fields | overrides)
+
+
+def accept(db: Database, settings: Settings, key: ApiKey, items: list[tuple[str, AwardCreate]]) -> list[Any]:
+    with db.session() as session:
+        accepted = accept_awards(session, settings=settings, api_key=key, items=items)
+        return [(a.award.id, a.created) for a in accepted]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Idempotency
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def test_a_replay_returns_the_stored_award_and_creates_nothing(db: Database, settings: Settings):
+    key, award = new_key(db), body()
+    ((first, created),) = accept(db, settings, key, [("k1", award)])
+    assert created is True
+    assert accept(db, settings, key, [("k1", award)]) == [(first, False)]
+    assert accept(db, settings, key, [("k2", award), ("k1", award)])[1] == (first, False)
+    other = new_key(db)  # keys are per API key: another key's k1 is another award
+    ((theirs, created_again),) = accept(db, settings, other, [("k1", award)])
+    assert created_again is True
+    assert theirs != first
+    with db.session() as session:
+        assert set(stored_awards(session, [(key.id, "k1"), (key.id, "k2"), (other.id, "k1"), (key.id, "no")])) == {
+            (key.id, "k1"),
+            (key.id, "k2"),
+            (other.id, "k1"),
+        }
+
+
+def test_an_unset_contract_flag_and_a_false_one_are_the_same_request(db: Database, settings: Settings):
+    key, address = new_key(db), new_address()
+    ((first, _),) = accept(db, settings, key, [("same", body(recipient=address))])
+    assert accept(db, settings, key, [("same", body(recipient=address, recipient_is_contract=False))]) == [
+        (first, False)
+    ]
+    with pytest.raises(ConflictError):
+        accept(db, settings, key, [("same", body(recipient=address, recipient_is_contract=True))])
+
+
+def test_a_key_reused_with_another_body_is_refused_naming_it(db: Database, settings: Settings):
+    key = new_key(db)
+    accept(db, settings, key, [("mine", body())])
+    with pytest.raises(ConflictError) as single:
+        accept(db, settings, key, [("mine", body())])
+    assert (single.value.code, single.value.message) == (
+        "idempotency_key_reused",
+        "an idempotency key was already used with a different body: use a new key for a new award",
+    )
+    assert single.value.details == [{"field": "Idempotency-Key", "message": "'mine' was used for another award"}]
+    with pytest.raises(ConflictError) as batch:
+        accept(db, settings, key, [("fresh", body()), ("mine", body())])
+    assert batch.value.details == [
+        {"index": 1, "field": "idempotency_key", "message": "'mine' was used for another award"}
+    ]
+    with db.session() as session:
+        assert stored_awards(session, [(key.id, "fresh")]) == {}  # all or none
+
+
+def test_a_key_repeated_in_a_batch_is_refused_at_each_repeat(db: Database, settings: Settings):
+    key = new_key(db)
+    with pytest.raises(InvalidRequestError) as caught:
+        accept(db, settings, key, [("a", body()), ("b", body()), ("a", body()), ("a", body()), ("b", body())])
+    assert (caught.value.code, caught.value.message) == (
+        "duplicate_idempotency_key",
+        "each award of a batch needs its own idempotency key",
+    )
+    assert caught.value.details == [
+        {"index": i, "field": "idempotency_key", "message": "repeated in this batch"} for i in (2, 3, 4)
+    ]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Kinds and recipients
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def test_an_unknown_kind_is_refused_naming_it(db: Database, settings: Settings):
+    key = new_key(db)
+    with pytest.raises(InvalidRequestError) as single:
+        accept(db, settings, key, [("x", body(kind="no-such-kind"))])
+    assert (single.value.code, single.value.message) == ("unknown_kind", "a kind is not one of GET /v1/kinds")
+    assert single.value.details == [{"field": "kind", "message": "unknown kind 'no-such-kind'"}]
+    with pytest.raises(InvalidRequestError) as batch:
+        accept(db, settings, key, [("y", body()), ("z", body(kind=999))])
+    assert batch.value.details == [{"index": 1, "field": "kind", "message": "unknown kind 999"}]
+
+
+def test_kinds_are_found_by_id_and_slug_and_read_again_for_one_not_cached(db: Database):
+    catalog = Catalog()
+    with db.session() as session:
+        kinds, unknown = resolve_kinds(session, [1, "team-player", "nope"], catalog)
+        assert kinds[1] is kinds["team-player"]
+        assert unknown == [2]
+        cached = catalog.kinds(session)
+        assert catalog.kinds(session, [1]) is cached  # known: not read again
+        assert catalog.kinds(session, ["nope"]) is not cached  # unknown: read again
+        catalog.forget_kinds()
+        assert catalog.kinds(session) is not cached
+
+
+def test_recipients_by_handle_become_their_wallets(db: Database, settings: Settings):
+    key, ada = new_key(db), person(db)
+    address = new_address()
+    with db.session() as session:
+        accepted = accept_awards(
+            session,
+            settings=settings,
+            api_key=key,
+            items=[("h1", body(recipient=f"@{ada.handle}")), ("h2", body(recipient=address))],
+        )
+        assert [a.award.recipient for a in accepted] == [ada.wallet_address, address]
+
+
+def test_each_recipient_that_cannot_be_awarded_is_named(db: Database, settings: Settings):
+    key, walletless = new_key(db), person(db, wallet=False)
+    with pytest.raises(InvalidRequestError) as unknown:
+        accept(db, settings, key, [("u", body(recipient="@nobody-here"))])
+    assert (unknown.value.code, unknown.value.message) == (
+        "unknown_recipient",
+        "no one in the directory has the handle 'nobody-here'",
+    )
+    assert unknown.value.details == [
+        {"field": "recipient", "message": "no one in the directory has the handle 'nobody-here'"}
+    ]
+    with pytest.raises(InvalidRequestError) as no_wallet:
+        accept(db, settings, key, [("w0", body()), ("w", body(recipient=f"@{walletless.handle}"))])
+    message = f"{walletless.handle!r} has no wallet address in the directory yet"
+    assert (no_wallet.value.code, no_wallet.value.message) == ("recipient_has_no_wallet", message)
+    assert no_wallet.value.details == [{"index": 1, "field": "recipient", "message": message}]
+    with pytest.raises(InvalidRequestError) as both:
+        accept(
+            db,
+            settings,
+            key,
+            [("m0", body(recipient=f"@{walletless.handle}")), ("m1", body()), ("m2", body(recipient="@nobody-here"))],
+        )
+    assert (both.value.code, both.value.message) == ("invalid_recipient", "some recipients cannot be awarded")
+    assert both.value.details == [
+        {"index": 0, "field": "recipient", "message": message},
+        {"index": 2, "field": "recipient", "message": "no one in the directory has the handle 'nobody-here'"},
+    ]
+    with pytest.raises(InvalidRequestError) as twice:
+        accept(db, settings, key, [("n0", body(recipient="@nobody-1")), ("n1", body(recipient="@nobody-2"))])
+    assert (twice.value.code, twice.value.message) == ("unknown_recipient", "some recipients cannot be awarded")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The new award
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def test_a_new_award_holds_its_request_its_metadata_and_their_hash(db: Database, settings: Settings):
+    key, address = new_key(db), new_address()
+    request = body(recipient=address, kind="mentor", recipient_name="Grace", message="Merci, Grace!")
+    ((award_id, created),) = accept(db, settings, key, [("new", request)])
+    assert created is True
+    with db.session() as session:
+        award = session.get_one(Award, award_id)
+        kinds, _ = resolve_kinds(session, ["mentor"])
+        kind = kinds["mentor"]
+        assert (award.api_key_id, award.idempotency_key, award.recipient, award.kind_id) == (
+            key.id,
+            "new",
+            address,
+            kind.id,
+        )
+        assert (award.message, award.awarded_by, award.recipient_name) == ("Merci, Grace!", "Ada", "Grace")
+        assert award.status == AwardStatus.QUEUED
+        assert award.transferable is kind.default_transferable
+        assert award.request_id == request_id_bytes(award_id)
+        created_at = as_utc(award.created_at)
+        expected = KudosMetadata(
+            kind=kind.name,
+            message="Merci, Grace!",
+            awarded_by="Ada",
+            awarded_at=created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            image=f"{BASE}/v1/awards/{award_id}/image.svg",
+            recipient_name="Grace",
+            external_url=f"{BASE}/wallet/{address}",
+        )
+        assert award.metadata_json == canonical_json(expected)
+        assert award.content_hash == keccak(award.metadata_json)
+
+
+@pytest.mark.parametrize(("transferable", "stored"), [(None, False), (True, True), (False, False)])
+def test_transferable_is_the_requests_else_the_kinds_default(
+    db: Database, settings: Settings, transferable: bool | None, stored: bool
+):
+    key = new_key(db)
+    ((award_id, _),) = accept(db, settings, key, [("t", body(transferable=transferable))])
+    with db.session() as session:
+        assert session.get_one(Award, award_id).transferable is stored
