@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import requests
 from eth_typing import ChecksumAddress, HexStr
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
-from web3.exceptions import TransactionNotFound, Web3Exception, Web3RPCError
+from web3.exceptions import BlockNotFound, TransactionNotFound, Web3Exception, Web3RPCError
 from web3.types import FilterParams, RPCEndpoint, TxParams
 
 from kudos_chain.exceptions import ChainError, ChainIdMismatchError, NodeUnreachableError
@@ -48,6 +48,8 @@ def redact_url(url: str) -> str:
     """
     parts = urlsplit(url)
     host = parts.hostname or ""
+    if ":" in host:  # an IPv6 address, written in brackets as in the URL
+        host = f"[{host}]"
     if parts.port:
         host = f"{host}:{parts.port}"
     hidden = parts.path not in ("", "/") or parts.query or parts.username
@@ -261,7 +263,10 @@ class Chain:
         """The hash of each block, in one batch; a block the node does not have is left out."""
 
         def one(number: str, full: bool) -> Any:
-            return self.w3.eth.get_block(int(number, 16), full)
+            try:
+                return self.w3.eth.get_block(int(number, 16), full)
+            except BlockNotFound:  # as a node over HTTP answers null: left out below
+                return None
 
         raw = self._batch("eth_getBlockByNumber", [[hex(n), False] for n in numbers], one)
         out: dict[int, bytes] = {}
