@@ -38,6 +38,7 @@ class Inbox:
     messages: list[EmailMessage] = field(default_factory=list)
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
     rcpt_answer: str = "250 OK"
+    data_answer: str = "250 Message accepted"
     logins: list[str] = field(default_factory=list)
 
     async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook names)
@@ -52,8 +53,10 @@ class Inbox:
         parsed = email.message_from_bytes(content, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
         self.messages.append(parsed)
+        if not self.data_answer.startswith("250"):
+            return self.data_answer
         self.envelopes.append((str(envelope.mail_from), list(envelope.rcpt_tos)))
-        return "250 Message accepted"
+        return self.data_answer
 
     def authenticate(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
         assert isinstance(data, LoginPassword)
@@ -294,6 +297,20 @@ def test_a_permanent_refusal_fails_the_message_at_once_and_the_pass_goes_on(
     assert Mailer(db, plain(plain_server), clock=clock).send_due() == 1
     assert stored(db, fine).status == MailStatus.SENT
     assert stored(db, refused).status == MailStatus.FAILED
+
+
+@pytest.mark.parametrize(
+    ("answer", "status"), [("554 5.6.0 Message refused", MailStatus.FAILED), ("452 4.3.1 Full", MailStatus.QUEUED)]
+)
+def test_the_message_refused_after_its_data_fails_for_good_on_5xx_and_waits_on_4xx(
+    db: Database, inbox: Inbox, plain_server: int, clock: Clock, answer: str, status: MailStatus
+):
+    inbox.data_answer = answer
+    mail_id = queue(db)
+    assert Mailer(db, plain(plain_server), clock=clock).send_due() == 0
+    record = stored(db, mail_id)
+    assert record.status == status
+    assert answer.split(maxsplit=1)[0] in (record.last_error or "")
 
 
 def test_a_server_that_is_not_there_delays_with_a_growing_wait_then_fails_the_message(db: Database, clock: Clock):
