@@ -44,6 +44,21 @@ class Deployment:
     outsider: Signer
 
 
+def funded(chain: Chain) -> Signer:
+    """A fresh signer with 1 ETH: plenty for a test, and little from the faucet the whole session shares."""
+    signer = Signer.create()
+    fund(chain, signer.address, 10**18)
+    return signer
+
+
+def frugal_deployment(chain: Chain) -> Deployment:
+    """A KudosToken whose admin, alice and outsider have 1 ETH each (not the 100 of ``deployment``) and whose bob
+    has none: for a module of many tests that deploys its own."""
+    admin = funded(chain)
+    client = KudosClient.deploy(chain, admin, base_uri=BASE_URI)
+    return Deployment(chain, client, admin, funded(chain), Signer.create(), funded(chain))
+
+
 def deploy(chain: Chain, new_signer: NewSigner) -> Deployment:
     admin = new_signer()
     client = KudosClient.deploy(chain, admin, base_uri=BASE_URI)

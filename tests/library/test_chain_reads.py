@@ -15,29 +15,20 @@ from eth_tester.exceptions import TransactionFailed
 from web3 import HTTPProvider, Web3
 from web3.types import TxParams, Wei
 
-from kudos_chain import Chain, FeePolicy, KudosClient, Signer, TransactionManager
+from kudos_chain import Chain, FeePolicy, Signer, TransactionManager
 from kudos_chain.chain import redact_url, revert_data
 from kudos_chain.exceptions import ChainError
 from kudos_chain.testing import AnvilNode
 from tests.conftest import fund
 from tests.utils.rpc_proxy import RpcProxy
 
-from .conftest import BASE_URI, Deployment
-
-
-def funded(chain: Chain) -> Signer:
-    """A fresh signer with 1 ETH: plenty here, and little from the faucet the whole session shares."""
-    signer = Signer.create()
-    fund(chain, signer.address, 10**18)
-    return signer
+from .conftest import Deployment, frugal_deployment
 
 
 @pytest.fixture(scope="module")
 def deployment(chain: Chain) -> Deployment:
-    """This module's KudosToken; its wallets have 1 ETH each, not the 100 of the shared fixture's."""
-    admin = funded(chain)
-    client = KudosClient.deploy(chain, admin, base_uri=BASE_URI)
-    return Deployment(chain, client, admin, funded(chain), Signer.create(), funded(chain))
+    """This module's KudosToken, with wallets of 1 ETH each (:func:`frugal_deployment`)."""
+    return frugal_deployment(chain)
 
 
 def latest(chain: Chain) -> Any:

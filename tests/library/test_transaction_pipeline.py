@@ -27,25 +27,15 @@ from kudos_chain import (
     TransactionTimeoutError,
 )
 from kudos_chain.transactions import GWEI, SignedTx, classify_refusal
-from tests.conftest import fund
 
-from .conftest import BASE_URI, Deployment
+from .conftest import Deployment, frugal_deployment, funded
 from .helpers import make_award, nonce
-
-
-def funded(chain: Chain) -> Signer:
-    """A fresh signer with 1 ETH: plenty here, and little from the faucet the whole session shares."""
-    signer = Signer.create()
-    fund(chain, signer.address, 10**18)
-    return signer
 
 
 @pytest.fixture(scope="module")
 def deployment(chain: Chain) -> Deployment:
-    """This module's KudosToken; its wallets have 1 ETH each, not the 100 of the shared fixture's."""
-    admin = funded(chain)
-    client = KudosClient.deploy(chain, admin, base_uri=BASE_URI)
-    return Deployment(chain, client, admin, funded(chain), Signer.create(), funded(chain))
+    """This module's KudosToken, with wallets of 1 ETH each (:func:`frugal_deployment`)."""
+    return frugal_deployment(chain)
 
 
 # ----------------------------------------------------------------------------------------------------------------
