@@ -24,11 +24,13 @@ from sqlalchemy.orm import Session
 
 from kudos_chain import KudosMetadata, canonical_json, content_hash
 from kudos_chain.client import request_id_bytes
+from kudos_service.claims.custody import custody_address
+from kudos_service.claims.service import person_for_email
 from kudos_service.core.config import Settings
 from kudos_service.core.db import Database
 from kudos_service.errors import ConflictError, InvalidRequestError, ServiceError
 from kudos_service.models import ApiKey, Award, AwardStatus, Deployment, Kind, Recipient, as_utc, utcnow
-from kudos_service.schemas import AwardCreate, AwardOut
+from kudos_service.schemas import AwardCreate, AwardOut, EmailRecipient
 
 __all__ = ["AcceptQueue", "Accepted", "Catalog", "accept_awards", "award_out", "resolve_kinds"]
 
@@ -93,31 +95,60 @@ def resolve_kinds(
     return by_ref, unknown
 
 
-def resolve_recipients(session: Session, bodies: Sequence[AwardCreate]) -> list[str]:
-    """The wallet address of each award's recipient, given as an address or as ``@handle``.
+@dataclass(frozen=True)
+class Destination:
+    """Where an award goes: ``address``, and the person it is held for when that is the custody address."""
 
-    :raises InvalidRequestError: ``unknown_recipient`` for a handle not in the directory,
-        ``recipient_has_no_wallet`` for a person without a wallet address yet; every bad item is named.
+    address: str
+    held_for: Recipient | None = None
+
+
+def resolve_recipients(
+    session: Session, bodies: Sequence[AwardCreate], catalog: Catalog | None = None
+) -> list[Destination]:
+    """Where each award goes: a wallet address as given; ``@handle``, the person's wallet; an email address, or a
+    person without a wallet yet, the custody address, held for that person (added to the directory on an email's
+    first use).
+
+    :raises InvalidRequestError: ``unknown_recipient`` for a handle not in the directory, ``chain_not_ready`` for
+        a held kudos before the service has reached its contract (the custody address is the contract's); every
+        bad item is named.
     """
-    handles = {b.recipient[1:] for b in bodies if b.recipient.startswith("@")}
-    if not handles:
-        return [b.recipient for b in bodies]
-    people = {r.handle: r for r in session.scalars(select(Recipient).where(Recipient.handle.in_(handles)))}
-    addresses: list[str] = []
+    if all(isinstance(b.recipient, str) and not b.recipient.startswith("@") for b in bodies):
+        return [Destination(str(b.recipient)) for b in bodies]
+    handles = {b.recipient[1:] for b in bodies if isinstance(b.recipient, str) and b.recipient.startswith("@")}
+    people = (
+        {r.handle: r for r in session.scalars(select(Recipient).where(Recipient.handle.in_(handles)))}
+        if handles
+        else {}
+    )
+    new_people: dict[str, Recipient] = session.info.setdefault("kudos_new_people", {})
+    deployment = (catalog or Catalog()).deployment(session)
+    custody = None if deployment is None else custody_address(*deployment)
+    found: list[Destination] = []
     problems: list[tuple[int, str, str]] = []
     for index, body in enumerate(bodies):
-        if not body.recipient.startswith("@"):
-            addresses.append(body.recipient)
+        person: Recipient | None = None
+        if isinstance(body.recipient, EmailRecipient):
+            person = person_for_email(session, body.recipient.email, body.recipient.name, new_people)
+        elif body.recipient.startswith("@"):
+            person = people.get(body.recipient[1:])
+            if person is None:
+                problems.append(
+                    (index, "unknown_recipient", f"no one in the directory has the handle {body.recipient[1:]!r}")
+                )
+                found.append(Destination(""))
+                continue
+        else:
+            found.append(Destination(body.recipient))
             continue
-        handle = body.recipient[1:]
-        person = people.get(handle)
-        if person is None:
-            problems.append((index, "unknown_recipient", f"no one in the directory has the handle {handle!r}"))
-        elif person.wallet_address is None:
-            problems.append(
-                (index, "recipient_has_no_wallet", f"{handle!r} has no wallet address in the directory yet")
-            )
-        addresses.append(person.wallet_address if person is not None and person.wallet_address else "")
+        if person.wallet_address is not None:
+            found.append(Destination(person.wallet_address))
+        elif custody is None:
+            problems.append((index, "chain_not_ready", "a kudos can be held only once the service has its contract"))
+            found.append(Destination(""))
+        else:
+            found.append(Destination(custody, held_for=person))
     if problems:
         code = problems[0][1] if len({p[1] for p in problems}) == 1 else "invalid_recipient"
         details = [{"index": i, "field": "recipient", "message": m} for i, _, m in problems]
@@ -125,7 +156,7 @@ def resolve_recipients(session: Session, bodies: Sequence[AwardCreate]) -> list[
             details = [{"field": "recipient", "message": problems[0][2]}]
         summary = problems[0][2] if len(problems) == 1 else "some recipients cannot be awarded"
         raise InvalidRequestError(code, summary, details)
-    return addresses
+    return found
 
 
 def _request_hash(body: AwardCreate) -> bytes:
@@ -165,7 +196,7 @@ def accept_awards(
         if len(items) == 1:
             details = [{"field": "kind", "message": details[0]["message"]}]
         raise InvalidRequestError("unknown_kind", "a kind is not one of GET /v1/kinds", details)
-    addresses = resolve_recipients(session, [body for _, body in items])
+    destinations = resolve_recipients(session, [body for _, body in items], catalog)
     keys = [key for key, _ in items]
     if len(set(keys)) != len(keys):
         seen: set[str] = set()
@@ -202,7 +233,7 @@ def accept_awards(
                 results.append(Accepted(found, created=False))
                 continue
             award = _new_award(
-                settings, api_key, key, body, kind=kinds[body.kind], digest=digest, recipient=addresses[index]
+                settings, api_key, key, body, kind=kinds[body.kind], digest=digest, to=destinations[index]
             )
             new.append(award)
             results.append(Accepted(award, created=True))
@@ -240,7 +271,7 @@ def stored_awards(session: Session, keys: Sequence[tuple[int, str]]) -> dict[tup
 
 
 def _new_award(
-    settings: Settings, api_key: ApiKey, key: str, body: AwardCreate, *, kind: Kind, digest: bytes, recipient: str
+    settings: Settings, api_key: ApiKey, key: str, body: AwardCreate, *, kind: Kind, digest: bytes, to: Destination
 ) -> Award:
     award_id = str(uuid.uuid4())
     accepted_at = utcnow()
@@ -251,7 +282,8 @@ def _new_award(
         awarded_at=accepted_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         image=f"{settings.base_url}/v1/awards/{award_id}/image.svg",
         recipient_name=body.recipient_name,
-        external_url=f"{settings.base_url}/wallet/{recipient}",
+        # A held kudos will move: it links to the service, not to the custody address's page.
+        external_url=settings.base_url if to.held_for is not None else f"{settings.base_url}/wallet/{to.address}",
     )
     return Award(
         id=award_id,
@@ -259,7 +291,8 @@ def _new_award(
         idempotency_key=key,
         request_hash=digest,
         request_id=request_id_bytes(award_id),
-        recipient=recipient,
+        recipient=to.address,
+        held_for=to.held_for,
         kind_id=kind.id,
         message=body.message,
         awarded_by=body.awarded_by,
@@ -295,6 +328,8 @@ def award_out(session: Session, award: Award, *, base_url: str, catalog: Catalog
         transferable=award.transferable,
         content_hash="0x" + award.content_hash.hex(),
         failure_reason=award.failure_reason,
+        # held_for_id is set at the flush; a new award of a person added in this request has only held_for
+        held=(award.held_for_id is not None or award.__dict__.get("held_for") is not None) and award.claimed_at is None,
         status_reason=status_reason,
         tx_hash=tx_hash,
         token_id=award.token_id,

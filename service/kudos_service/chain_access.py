@@ -19,9 +19,35 @@ from kudos_service.core.db import Database
 from kudos_service.core.files import private_dir, private_file
 from kudos_service.models import Deployment
 
-__all__ = ["ChainContext", "ChainHolder", "ChainReplacedError", "chain_identity", "describe_error", "identity_problem"]
+__all__ = [
+    "CHAIN_NAMES",
+    "ChainContext",
+    "ChainHolder",
+    "ChainReplacedError",
+    "chain_identity",
+    "chain_name",
+    "describe_error",
+    "identity_problem",
+]
 
 logger = logging.getLogger(__name__)
+
+#: Names of well-known chains; the page always shows the numeric id too.
+CHAIN_NAMES = {
+    1: "Ethereum",
+    10: "OP Mainnet",
+    8453: "Base",
+    42161: "Arbitrum One",
+    11155111: "Sepolia",
+    84532: "Base Sepolia",
+    31337: "Anvil (local)",
+    131277322940537: "Embedded chain",
+}
+
+
+def chain_name(chain_id: int) -> str:
+    """A chain's name for people: its well-known name, or ``chain <id>``."""
+    return CHAIN_NAMES.get(chain_id) or f"chain {chain_id}"
 
 
 def describe_error(exc: BaseException, settings: Settings) -> str:

@@ -24,6 +24,7 @@ message again once its lease ends. Its ``Message-ID`` stays the same, so mail cl
 from __future__ import annotations
 
 import logging
+import secrets
 import smtplib
 import ssl
 import threading
@@ -31,13 +32,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 from typing import Literal
 
 from pydantic import SecretStr
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from kudos_service.claims.links import redact_links
 from kudos_service.core.db import Database
 from kudos_service.models import Mail, MailStatus, Operation, OpStatus, as_utc, utcnow
 
@@ -118,7 +120,8 @@ def queue_mail(
         subject=subject,
         text_body=text,
         html_body=html,
-        message_id=make_msgid("kudos", domain=domain),
+        # Not email.utils.make_msgid: it draws from the `random` module, which anything in the process may seed.
+        message_id=f"<kudos.{secrets.token_hex(16)}@{domain}>",
         after_operation_id=after_operation_id,
         status=MailStatus.QUEUED,
         attempts=0,
@@ -161,8 +164,12 @@ class Mailer:
         *,
         poll_s: float = 5.0,
         clock: Callable[[], datetime] = utcnow,
+        before_pass: Callable[[], object] | None = None,
     ) -> None:
         self.db = db
+        #: Called at the start of every pass of the thread: what writes messages from the chain's records (the
+        #: claim emails of newly confirmed held kudos) runs there, so they go out in the same pass.
+        self.before_pass = before_pass
         self.smtp = smtp
         self.poll_s = poll_s
         self.clock = clock
@@ -189,6 +196,8 @@ class Mailer:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
+                if self.before_pass is not None:
+                    self.before_pass()
                 self.send_due()
             except Exception:  # the database away: the next pass tries again
                 logger.exception("unexpected error in the mailer")
@@ -259,7 +268,15 @@ class Mailer:
                         client.close()
                         client = None  # the connection is gone: the next message opens another
                     continue
-                self._record(mail.id, status=MailStatus.SENT, sent_at=self.clock(), last_error=None)
+                # The link is in the person's mailbox now: the copy kept here no longer opens anything.
+                self._record(
+                    mail.id,
+                    status=MailStatus.SENT,
+                    sent_at=self.clock(),
+                    last_error=None,
+                    text_body=redact_links(mail.text_body),
+                    html_body=None if mail.html_body is None else redact_links(mail.html_body),
+                )
                 sent += 1
         finally:
             if client is not None:

@@ -176,6 +176,7 @@ class Recipient(Base):
     """
 
     __tablename__ = "recipients"
+    __table_args__ = (Index("uq_recipients_email", "email", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     handle: Mapped[str] = mapped_column(String(64), unique=True)
@@ -187,6 +188,8 @@ class Recipient(Base):
     #: May anyone find this person's wallet by ``@handle`` on the public lookup page? Off by default: a handle
     #: that is not listed reads exactly as one nobody has.
     listed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: Where their claim links go: set when someone is first thanked by email (lower case), admin-only data.
+    email: Mapped[str | None] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -231,6 +234,8 @@ class Operation(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: The claim a recovery serves (not a foreign key: the record outlives a person removed with their claims).
+    claim_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
     versions: Mapped[list[ChainTx]] = relationship(back_populates="operation", order_by="ChainTx.id")
 
@@ -287,10 +292,47 @@ class Award(Base):
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: The person a kudos minted to the custody address is held for (kept after the claim, for the record).
+    held_for_id: Mapped[int | None] = mapped_column(ForeignKey("recipients.id"), index=True)
+    #: When the claim's ``recover`` moved it to the person's wallet (``confirmations`` deep).
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: When a claim email (or link) first announced it to the person it is held for.
+    announced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     kind: Mapped[Kind] = relationship()
+    held_for: Mapped[Recipient | None] = relationship()
     operation: Mapped[Operation | None] = relationship()
     tx: Mapped[ChainTx | None] = relationship()
+
+
+class Claim(Base):
+    """A claim link: how a person proves a wallet is theirs, by signing in with it (EIP-4361), to receive the
+    kudos held for them.
+
+    The link's secret is stored only as its SHA-256 (``token_hash``). A link is used once (``used_at``, set by one
+    conditional ``UPDATE``, so two concurrent claims cannot both win), ends at ``expires_at``, and is ended early by
+    ``revoked_at`` (an admin, or a newer link for the same person). ``nonce`` is the EIP-4361 nonce the signed
+    message must carry.
+    """
+
+    __tablename__ = "claims"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("recipients.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    nonce: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: The wallet that signed in and received the kudos.
+    wallet_address: Mapped[str | None] = mapped_column(String(42))
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))  # who asked for it (None: the service)
+
+    recipient: Mapped[Recipient] = relationship()
+
+    def __repr__(self) -> str:  # never the hash
+        return f"Claim(id={self.id}, recipient_id={self.recipient_id}, used={self.used_at is not None})"
 
 
 class StorageProbe(Base):

@@ -12,10 +12,13 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
+    EmailStr,
     Field,
     StrictBool,
     StrictInt,
     StringConstraints,
+    Tag,
     WithJsonSchema,
     model_validator,
 )
@@ -28,6 +31,7 @@ __all__ = [
     "AwardBatchRequest",
     "AwardCreate",
     "AwardOut",
+    "EmailRecipient",
     "KeyCreate",
     "KeyCreated",
     "KeyOut",
@@ -268,13 +272,52 @@ RecipientRef = Annotated[
 ]
 
 
+def _lower_email(value: str) -> str:
+    return value.lower()
+
+
+#: An email address, in lower case (the directory finds a person by it whatever its case).
+Email = Annotated[EmailStr, StringConstraints(max_length=254), AfterValidator(_lower_email)]
+
+
+class EmailRecipient(BaseModel):
+    """A person thanked by email address: found in the directory by it, or added to it (admin-only data)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: Email = Field(examples=["ada@example.com"])
+    name: Name | None = Field(
+        default=None,
+        description="Their name, for the directory and the email's greeting (never public); kept if they are "
+        "already in the directory.",
+    )
+
+
+def _recipient_form(value: object) -> str:
+    return RECIPIENT_TAGS[1] if isinstance(value, dict | EmailRecipient) else RECIPIENT_TAGS[0]
+
+
+#: The names pydantic gives the two forms of a recipient in an error's location; the API's errors leave them out.
+RECIPIENT_TAGS = ("address_or_handle", "email_recipient")
+
+#: A recipient in one of its forms: ``"0x…"`` or ``"@handle"`` (a string), or ``{"email": …}`` (an object). The
+#: form is chosen by the JSON type, so a refusal speaks of that form only.
+AnyRecipient = Annotated[
+    Annotated[RecipientRef, Tag(RECIPIENT_TAGS[0])] | Annotated[EmailRecipient, Tag(RECIPIENT_TAGS[1])],
+    Discriminator(_recipient_form),
+]
+
+
 class AwardCreate(BaseModel):
     """An award to make."""
 
     model_config = ConfigDict(extra="forbid")
 
-    recipient: RecipientRef = Field(
-        description="The wallet address that receives the kudos, or @handle of a person in the directory."
+    recipient: AnyRecipient = Field(
+        description="The wallet address that receives the kudos; @handle of a person in the directory; or "
+        '{"email": …} of a person without a wallet. A person without a wallet yet (by email, or a handle without '
+        "one) has the kudos minted to the custody address and held for them: they are sent a claim link "
+        "and move it into a wallet of their own by signing in with it."
     )
     kind: StrictInt | Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
         description="The kudos type: its id or its slug (see GET /v1/kinds).", examples=["team-player", 1]
@@ -326,6 +369,11 @@ class AwardOut(BaseModel):
     transferable: bool
     content_hash: str
     failure_reason: str | None = None
+    held: bool = Field(
+        default=False,
+        description="True while the kudos waits at the custody address for a person without a wallet "
+        "(`recipient` is then that address), until they claim it.",
+    )
     status_reason: str | None = Field(
         default=None,
         description="Why a queued or submitted award is not confirmed yet, in words (a fee above the cap, an empty "
@@ -455,6 +503,7 @@ class RecipientCreate(BaseModel):
     )
     display_name: Name
     wallet_address: Address | None = Field(default=None, description="Their wallet, once they have one.")
+    email: Email | None = Field(default=None, description="Where claim links for kudos held for them are sent.")
     slack_user_id: Annotated[str, StringConstraints(pattern=r"^[UW][A-Z0-9]{2,31}$")] | None = None
     show_name: StrictBool = Field(default=False, description="May the public wallet page show the display name?")
     listed: StrictBool = Field(default=False, description=_LISTED)
@@ -468,6 +517,7 @@ class RecipientUpdate(BaseModel):
 
     display_name: Name | None = None
     wallet_address: Address | None = Field(default=None, description="Their wallet, once they have one.")
+    email: Email | None = Field(default=None, description="Where claim links for kudos held for them are sent.")
     slack_user_id: Annotated[str, StringConstraints(pattern=r"^[UW][A-Z0-9]{2,31}$")] | None = None
     show_name: StrictBool | None = Field(default=None, description="May the public wallet page show the display name?")
     listed: StrictBool | None = Field(default=None, description=_LISTED)
@@ -486,6 +536,7 @@ class RecipientOut(BaseModel):
     external_id: str
     display_name: str
     wallet_address: str | None
+    email: str | None = None
     slack_user_id: str | None
     show_name: bool
     listed: bool
@@ -601,3 +652,159 @@ class KeyCreated(KeyOut):
         description="The API key, for `Authorization: Bearer <key>`. Only its hash is stored: keep it now.",
         examples=["kudos_3f9a1c0b7d2e_" + "x" * 43],
     )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Claims: kudos held for people without a wallet
+# ----------------------------------------------------------------------------------------------------------------
+
+#: Where one kudos of a claim is: ``on_its_way`` (accepted, not yet confirmed at the custody address), ``held``
+#: (in custody, waiting for the claim), ``moving`` (its ``recover`` to the wallet is in the outbox or on chain),
+#: ``in_wallet`` (confirmed in the person's wallet), ``failed`` (the move was refused by the chain: an admin sends
+#: a new link).
+HeldStatus = Literal["on_its_way", "held", "moving", "in_wallet", "failed"]
+
+
+class HeldKudosOut(BaseModel):
+    """One kudos held for a person, or moved by their claim."""
+
+    award_id: str
+    kind: str = Field(description="The kind's name.")
+    color: str
+    message: str
+    awarded_by: str
+    awarded_at: datetime
+    token_id: int | None
+    status: HeldStatus
+    image_url: str
+
+
+class SignInRequest(BaseModel):
+    """What the EIP-4361 message must say for this claim; ``POST /v1/claims/{token}/message`` writes it whole."""
+
+    domain: str
+    uri: str
+    chain_id: int
+    nonce: str
+    statement: str
+
+
+class ClaimOut(BaseModel):
+    """A claim link and the kudos it is for.
+
+    ``state``: ``open`` (it can be claimed), ``used`` (claimed: ``wallet_address`` received the kudos, and each
+    kudos's ``status`` follows the move), ``expired`` or ``revoked`` (a newer link replaced it, or an admin withdrew
+    it).
+    """
+
+    state: Literal["open", "used", "expired", "revoked"]
+    expires_at: datetime
+    wallet_address: str | None = None
+    done: bool = Field(description="True once every kudos of a used claim is in the wallet (or failed).")
+    kudos: list[HeldKudosOut]
+    sign_in: SignInRequest | None = Field(default=None, description="Null unless the link is open.")
+    chain_id: int
+    contract_address: str
+
+
+class ClaimMessageRequest(BaseModel):
+    """The wallet that will sign in."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    address: Address
+
+
+class ClaimMessageOut(BaseModel):
+    """The EIP-4361 message for the wallet to sign (``personal_sign``), valid for 10 minutes."""
+
+    message: str
+
+
+class ClaimRequest(BaseModel):
+    """A signed sign-in message: the claim."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message: Annotated[str, StringConstraints(min_length=1, max_length=4000)] = Field(
+        description="The EIP-4361 message exactly as it was signed."
+    )
+    signature: Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{130}$")] = Field(
+        description="Its 65-byte EIP-191 signature, in hex."
+    )
+
+
+class ClaimLinkOut(BaseModel):
+    """A new claim link for a person (``admin`` scope): the URL is shown this once, only its hash is stored. Every
+    earlier link of theirs ends."""
+
+    url: str
+    expires_at: datetime
+    held: int = Field(description="How many kudos are held for the person now.")
+    mail_status: Literal["queued", "none"] = Field(
+        description="`queued`: emailed to the person's address (kept for admins without a mail server); `none`: "
+        "the person has no email address, or `send_email` was false."
+    )
+
+
+class ClaimLinkRequest(BaseModel):
+    """How to hand out the new link."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    send_email: StrictBool = Field(default=True, description="Email it to the person's address, if they have one.")
+
+
+class HeldItem(BaseModel):
+    """A kudos held for someone, and for whom (``admin`` scope: personal data)."""
+
+    award_id: str
+    token_id: int | None
+    status: HeldStatus
+    kind: str
+    awarded_by: str
+    awarded_at: datetime
+    handle: str
+    email: str | None
+    display_name: str
+    announced_at: datetime | None
+
+
+class HeldPage(BaseModel):
+    """A page of held kudos, oldest first."""
+
+    total: int
+    limit: int
+    offset: int
+    items: list[HeldItem]
+
+
+class MovedOut(BaseModel):
+    """The kudos whose move to the person's wallet was queued now."""
+
+    wallet_address: str
+    moving: int
+
+
+class MailOut(BaseModel):
+    """A message of the mail outbox (``admin`` scope: it holds personal data, and a claim link until it is sent)."""
+
+    id: int
+    purpose: str
+    to: str
+    subject: str
+    status: Literal["queued", "sent", "failed", "kept"]
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+    text: str
+
+
+class MailPage(BaseModel):
+    """A page of the mail outbox, newest first."""
+
+    total: int
+    limit: int
+    offset: int
+    items: list[MailOut]

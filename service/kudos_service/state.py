@@ -19,11 +19,14 @@ from sqlalchemy import select, update
 from kudos_chain import Chain
 from kudos_service.api.errors import STORAGE_ERRORS, first_line
 from kudos_service.awards import AcceptQueue, Catalog
-from kudos_service.chain_access import ChainHolder, describe_error
+from kudos_service.chain_access import ChainHolder, chain_name, describe_error
+from kudos_service.claims.limits import AttemptLimiter
+from kudos_service.claims.service import announce_held
 from kudos_service.core.config import Settings
 from kudos_service.core.db import Database
 from kudos_service.core.files import private_dir
 from kudos_service.delivery import Worker
+from kudos_service.mail import Mailer
 from kudos_service.metrics import Metrics
 from kudos_service.models import ApiKey, utcnow
 from kudos_service.recipient_check import RecipientCheck
@@ -132,12 +135,34 @@ class AppState:
     catalog: Catalog = field(init=False)
     accepts: AcceptQueue = field(init=False)
     recipient_check: RecipientCheck = field(init=False)
+    mailer: Mailer = field(init=False)
+    claim_limits: AttemptLimiter = field(init=False)
 
     def __post_init__(self) -> None:
         self.api_keys = ApiKeyCache(self.db, ttl=self.settings.api_key_cache_s)
         self.catalog = Catalog()
         self.accepts = AcceptQueue(self.db, self.settings, self.catalog)
         self.recipient_check = RecipientCheck(self._open_chain, describe=self._describe)
+        self.mailer = Mailer(self.db, self.settings.smtp(), poll_s=1.0, before_pass=self.announce_held)
+        self.claim_limits = AttemptLimiter(self.settings.claim_attempts_per_minute, per_s=60.0)
+
+    def announce_held(self) -> int:
+        """Give the people whose held kudos were confirmed their claim links and emails (the mailer's thread)."""
+        context = self.chain.peek()
+        with self.db.session() as session:
+            deployment = self.catalog.deployment(session)
+        if deployment is None:
+            return 0
+        announced = announce_held(
+            self.db,
+            settings=self.settings,
+            chain_name=chain_name(deployment[0]),
+            signer=context.signer.address if context is not None else "",
+            contract=deployment[1],
+        )
+        if announced:
+            self.worker.wake()  # moves to wallets claimed before
+        return announced
 
     def _open_chain(self) -> Chain | None:
         context = self.chain.peek()  # never connects: a request does not wait for a node that is down

@@ -198,10 +198,11 @@ def test_each_recipient_that_cannot_be_awarded_is_named(db: Database, settings: 
     assert unknown.value.details == [
         {"field": "recipient", "message": "no one in the directory has the handle 'nobody-here'"}
     ]
+    # Before the service has its contract there is no custody address: a kudos cannot be held yet.
     with pytest.raises(InvalidRequestError) as no_wallet:
         accept(db, settings, key, [("w0", body()), ("w", body(recipient=f"@{walletless.handle}"))])
-    message = f"{walletless.handle!r} has no wallet address in the directory yet"
-    assert (no_wallet.value.code, no_wallet.value.message) == ("recipient_has_no_wallet", message)
+    message = "a kudos can be held only once the service has its contract"
+    assert (no_wallet.value.code, no_wallet.value.message) == ("chain_not_ready", message)
     assert no_wallet.value.details == [{"index": 1, "field": "recipient", "message": message}]
     with pytest.raises(InvalidRequestError) as both:
         accept(

@@ -4,12 +4,13 @@ external id, and ``DELETE``; all of it ``admin`` only, and every bad input a 4xx
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import httpx2
 import pytest
 
-from tests.service.conftest import Service, assert_error, award_body, new_address
+from tests.service.conftest import CONFIRM_TIMEOUT, Service, assert_error, award_body, new_address
 
 
 def person(**overrides: Any) -> dict[str, Any]:
@@ -37,10 +38,14 @@ def patch(service: Service, handle: str, body: Any) -> httpx2.Response:
     return response
 
 
-def test_a_person_added_without_a_wallet_is_given_one_and_can_then_be_awarded(service: Service):
+def test_a_person_added_without_a_wallet_is_given_one_and_their_held_kudos_move_there(service: Service):
     ada = add(service)
-    refused = service.post_award(award_body(recipient=f"@{ada['handle']}"))
-    assert_error(refused, 422, "recipient_has_no_wallet")
+    held = service.award_confirmed(award_body(recipient=f"@{ada['handle']}"))
+    assert held["held"] is True
+    not_yet = service.client.post(f"/v1/recipients/{ada['handle']}/held/move", headers=service.auth("admin"))
+    assert_error(not_yet, 422, "recipient_has_no_wallet")
+    gone = service.client.delete(f"/v1/recipients/{ada['handle']}", headers=service.auth("admin"))
+    assert_error(gone, 409, "recipient_has_held_kudos")  # not while something is held for them
     wallet = new_address()
     response = patch(service, ada["handle"], {"wallet_address": wallet, "display_name": "Ada L.", "show_name": True})
     assert response.status_code == 200, response.text
@@ -57,6 +62,20 @@ def test_a_person_added_without_a_wallet_is_given_one_and_can_then_be_awarded(se
     assert fetched["wallet_address"].lower() == wallet.lower()
     accepted = service.post_award(award_body(recipient=f"@{ada['handle']}"))
     assert accepted.status_code == 202, accepted.text
+    assert (accepted.json()["recipient"], accepted.json()["held"]) == (changed["wallet_address"], False)
+
+    moved = service.client.post(f"/v1/recipients/{ada['handle']}/held/move", headers=service.auth("admin"))
+    assert moved.status_code == 202, moved.text
+    assert moved.json() == {"wallet_address": changed["wallet_address"], "moving": 1}
+    again = service.client.post(f"/v1/recipients/{ada['handle']}/held/move", headers=service.auth("admin"))
+    assert again.json()["moving"] == 0  # already on its way: never moved twice
+    deadline = time.monotonic() + CONFIRM_TIMEOUT
+    while service.client.get(f"/v1/awards/{held['id']}", headers=service.auth()).json()["held"]:
+        assert time.monotonic() < deadline, "the held kudos did not move"
+        time.sleep(0.05)
+    after = service.client.get(f"/v1/awards/{held['id']}", headers=service.auth()).json()
+    assert after["recipient"] == changed["wallet_address"]
+    assert service.ctx.client.kudos(held["token_id"]).owner == changed["wallet_address"]
 
 
 def test_a_field_left_out_is_kept(service: Service):

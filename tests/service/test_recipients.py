@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx2
 import pytest
+from kudos_service.claims.custody import custody_address
 
 from tests.service.conftest import Service, assert_error, award_body, new_address
 
@@ -158,7 +159,10 @@ def test_concurrent_adds_of_one_person_make_one_record_and_409s(service: Service
         ({"external_id": "  "}, "external_id"),
         ({"display_name": ""}, "display_name"),
         ({"show_name": "maybe"}, "show_name"),
-        ({"email": "ada@example.com"}, "email"),
+        ({"email": "ada@"}, "email"),
+        ({"email": "ada example.com"}, "email"),
+        ({"email": "a" * 250 + "@example.com"}, "email"),
+        ({"emails": "ada@example.com"}, "emails"),
     ],
 )
 def test_an_invalid_field_is_422_and_named(service: Service, overrides: dict[str, Any], field: str):
@@ -215,13 +219,14 @@ def test_an_unknown_handle_is_422_unknown_recipient(service: Service):
     assert service.award_count() == before
 
 
-def test_a_person_without_a_wallet_is_422_recipient_has_no_wallet(service: Service):
+def test_a_person_without_a_wallet_has_the_kudos_held_at_the_custody_address(service: Service):
     someone = added(service, wallet_address=None)
-    before = service.award_count()
     response = service.post_award(award_body(recipient="@" + someone["handle"]))
-    error = assert_error(response, 422, "recipient_has_no_wallet")
-    assert repr(someone["handle"]) in error["message"]
-    assert service.award_count() == before
+    assert response.status_code == 202, response.text
+    award = response.json()
+    with service.state.db.session() as session:
+        chain_id, contract = service.state.catalog.deployment(session) or (0, "")
+    assert (award["held"], award["recipient"]) == (True, custody_address(chain_id, contract))
 
 
 def test_an_invalid_handle_in_an_award_is_422(service: Service):
@@ -229,23 +234,22 @@ def test_an_invalid_handle_in_an_award_is_422(service: Service):
     assert [d["field"] for d in error["details"]] == ["recipient"]
 
 
-def test_a_batch_names_every_bad_handle_by_index_and_writes_nothing(service: Service):
+def test_a_batch_names_every_unknown_handle_by_index_and_writes_nothing(service: Service):
     someone, walletless = added(service), added(service, wallet_address=None)
     items = [
         award_body(recipient="@" + someone["handle"], idempotency_key=os.urandom(8).hex()),
         award_body(recipient="@nobody.one", idempotency_key=os.urandom(8).hex()),
         award_body(idempotency_key=os.urandom(8).hex()),
-        award_body(recipient="@" + walletless["handle"], idempotency_key=os.urandom(8).hex()),
+        award_body(recipient="@" + walletless["handle"], idempotency_key=os.urandom(8).hex()),  # held: not refused
         award_body(recipient="@nobody.two", idempotency_key=os.urandom(8).hex()),
     ]
     before = service.award_count()
 
-    error = assert_error(service.post_batch(items), 422, "invalid_recipient")
+    error = assert_error(service.post_batch(items), 422, "unknown_recipient")
 
-    assert [d["index"] for d in error["details"]] == [1, 3, 4]
+    assert [d["index"] for d in error["details"]] == [1, 4]
     assert {d["field"] for d in error["details"]} == {"recipient"}
     assert "'nobody.one'" in error["details"][0]["message"]
-    assert "no wallet" in error["details"][1]["message"]
     assert service.award_count() == before
 
 

@@ -22,9 +22,10 @@ import pytest
 from eth_utils.crypto import keccak
 from fastapi.testclient import TestClient
 from kudos_service.api.routes.slack import DEDUPE_WINDOW_SECONDS, SLACK_KEY_PREFIX
+from kudos_service.claims.custody import custody_address
 from kudos_service.core.config import Settings
 from kudos_service.main import create_app
-from kudos_service.models import ApiKey, Award, AwardStatus
+from kudos_service.models import ApiKey, Award, AwardStatus, Recipient
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
@@ -374,11 +375,19 @@ def test_someone_not_in_the_directory_is_explained(slack: Service):
     assert "U0NOBODY" in text
 
 
-def test_someone_without_a_wallet_is_explained(slack: Service):
+def test_someone_without_a_wallet_has_the_kudos_held_for_them(slack: Service):
     ada = person(slack, wallet=False)
-    text = refused(slack, f"{mention(ada)} team-player Thanks!")
-    assert "has no wallet address" in text
-    assert ada["display_name"] not in text
+    answer = command(slack, f"{mention(ada)} team-player Thanks!")
+    assert answer["response_type"] == "in_channel"
+    assert "/wallet/" not in answer["text"]  # no wallet to link to
+    assert "kept for them until they claim it" in answer["blocks"][1]["elements"][0]["text"]
+    assert ada["display_name"] not in answer["text"]
+    custody = custody_address(slack.ctx.chain.chain_id, slack.ctx.client.address)
+    award = confirmed_award(slack, custody)
+    assert slack.ctx.client.kudos(award.token_id or 0).owner == custody
+    with slack.state.db.session() as session:
+        held_for = session.get_one(Recipient, award.held_for_id)
+        assert held_for.handle == ada["handle"]
 
 
 def test_an_unknown_kind_is_explained_with_the_list_of_kinds(slack: Service):

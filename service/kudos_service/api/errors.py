@@ -13,6 +13,7 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kudos_service.api.middleware import allowed_methods
+from kudos_service.claims.links import redact_links
 from kudos_service.errors import (
     ConflictError,
     ForbiddenError,
@@ -21,6 +22,7 @@ from kudos_service.errors import (
     NotFoundError,
     ServiceError,
 )
+from kudos_service.schemas import RECIPIENT_TAGS
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +66,7 @@ def error_body(code: str, message: str, details: list[dict[str, Any]] | None = N
 
 
 def _location(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p != "body"]
+    parts = [str(p) for p in loc if p != "body" and p not in RECIPIENT_TAGS]
     out = ""
     for part in parts:
         out += f"[{part}]" if part.isdigit() else (f".{part}" if out else part)
@@ -153,7 +155,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=headers)
 
     async def _storage(request: Request, exc: Exception) -> JSONResponse:
-        logger.error("storage failure on %s %s: %s", request.method, request.url.path, first_line(exc))
+        logger.error("storage failure on %s %s: %s", request.method, redact_links(request.url.path), first_line(exc))
         return JSONResponse(
             error_body(
                 "storage_unavailable",

@@ -248,6 +248,12 @@ ERROR_CODES: dict[str, ErrorCode] = {
         ),
         ErrorCode(
             404,
+            "claim_not_found",
+            "No claim link has this token (or it is not a token: a link cut short by a mail client, say).",
+            "this claim link does not exist: check that it was copied whole",
+        ),
+        ErrorCode(
+            404,
             "recipient_not_found",
             "No one in the directory has this handle.",
             "no one in the directory has the handle 'ada'",
@@ -288,15 +294,39 @@ ERROR_CODES: dict[str, ErrorCode] = {
         ErrorCode(
             409,
             "recipient_exists",
-            "Someone in the directory has this handle, external_id or slack_user_id already.",
+            "Someone in the directory has this handle, external_id, slack_user_id or email already.",
             "someone in the directory has this handle already",
             ({"field": "handle", "message": "taken"},),
+        ),
+        ErrorCode(
+            409,
+            "recipient_has_held_kudos",
+            "Kudos are held for the person: send them a claim link, or revoke what is held, before removing them.",
+            "kudos are held for 'ada': send a claim link or revoke them before removing the entry",
         ),
         ErrorCode(
             409,
             "metadata_mismatch",
             "The stored metadata does not hash to the content hash on chain: it is not served.",
             "the stored metadata of kudos 7 does not match its content hash on chain",
+        ),
+        ErrorCode(
+            410,
+            "claim_used",
+            "The claim link was used: its kudos went to the wallet that signed.",
+            "this claim link was used already: its kudos went to the wallet that signed",
+        ),
+        ErrorCode(
+            410,
+            "claim_expired",
+            "The claim link has expired; an admin sends a new one.",
+            "this claim link has expired: ask the sender for a new one",
+        ),
+        ErrorCode(
+            410,
+            "claim_revoked",
+            "A newer link replaced this claim link, or an admin withdrew it.",
+            "this claim link was replaced by a newer one or withdrawn: use the newest",
         ),
         ErrorCode(410, "token_revoked", "The kudos was revoked or burnt.", "kudos 7 was revoked or burnt"),
         # 413, 415: the body as a whole
@@ -343,6 +373,65 @@ ERROR_CODES: dict[str, ErrorCode] = {
         ),
         ErrorCode(
             422,
+            "chain_not_ready",
+            "A kudos for a person without a wallet is held at the contract's custody address, which the service "
+            "knows once it has reached its chain; retry shortly.",
+            "a kudos can be held only once the service has its contract",
+            ({"field": "recipient", "message": "a kudos can be held only once the service has its contract"},),
+        ),
+        ErrorCode(
+            422,
+            "wallet_is_custody",
+            "The sign-in message names the custody address: a claim goes to the person's own wallet.",
+            "the custody address cannot claim: sign with your own wallet",
+        ),
+        *(
+            ErrorCode(422, code, meaning, example)
+            for code, meaning, example in (
+                (
+                    "siwe_malformed",
+                    "The sign-in message is not in the EIP-4361 form.",
+                    "the sign-in message is not in the EIP-4361 form: 'Nonce: ' is missing or out of order",
+                ),
+                (
+                    "siwe_domain_mismatch",
+                    "The sign-in message is for another domain than this service's.",
+                    "the sign-in message is for 'evil.example', not 'kudos.example'",
+                ),
+                (
+                    "siwe_uri_mismatch",
+                    "The sign-in message names another URI than the claim's.",
+                    "the sign-in message names another URI than the claim's",
+                ),
+                (
+                    "siwe_chain_mismatch",
+                    "The sign-in message is for another chain than the contract's.",
+                    "the sign-in message is for chain 1, not 8453",
+                ),
+                (
+                    "siwe_nonce_mismatch",
+                    "The sign-in message's nonce is not this link's.",
+                    "the sign-in message's nonce is not the one this claim gave",
+                ),
+                (
+                    "siwe_expired",
+                    "The sign-in message is past its expiration time (or 15 minutes old): sign anew.",
+                    "the sign-in message has expired: sign a new one",
+                ),
+                (
+                    "siwe_not_yet_valid",
+                    "The sign-in message is dated in the future (`Not Before`, a wrong clock).",
+                    "the sign-in message is not valid yet: check the device's clock",
+                ),
+                (
+                    "siwe_signature_invalid",
+                    "The signature is not one, or not by the address the message names.",
+                    "the sign-in message was not signed by the address it names",
+                ),
+            )
+        ),
+        ErrorCode(
+            422,
             "recipient_has_no_wallet",
             "The person of the `@handle` has no wallet address in the directory yet.",
             "'ada' has no wallet address in the directory yet",
@@ -370,6 +459,13 @@ ERROR_CODES: dict[str, ErrorCode] = {
             "Two awards of one batch have the same `idempotency_key`.",
             "each award of a batch needs its own idempotency key",
             ({"index": 1, "field": "idempotency_key", "message": "repeated in this batch"},),
+        ),
+        ErrorCode(
+            429,
+            "claim_rate_limited",
+            "Too many claim attempts for this link or from this client; `Retry-After` says when to try again.",
+            "too many claim attempts: try again in 42 s",
+            headers=_RETRY,
         ),
         # 500, 503: the service
         ErrorCode(
@@ -421,7 +517,7 @@ EVERYWHERE = ("bad_request", "internal_error")
 AWARD_REFUSALS = (
     "unknown_kind",
     "unknown_recipient",
-    "recipient_has_no_wallet",
+    "chain_not_ready",
     "invalid_recipient",
     "contract_recipient",
     "idempotency_key_reused",
@@ -437,6 +533,7 @@ _TITLES = {
     409: "Conflicts with what exists.",
     410: "Gone.",
     413: "The body is too large or too deep.",
+    429: "Too many attempts.",
     415: "The body is not of the media type this operation reads.",
     422: "The request is read but cannot be done as it says.",
     500: "The service failed.",

@@ -18,11 +18,12 @@ import hashlib
 import re
 import secrets
 
-__all__ = ["TOKEN_BYTES", "is_well_formed", "new_claim_token", "token_hash"]
+__all__ = ["TOKEN_BYTES", "is_well_formed", "new_claim_token", "redact_links", "token_hash"]
 
 #: The random bytes of a claim token (256 bits, twice the 128 the issue requires at least).
 TOKEN_BYTES = 32
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
+_IN_PATH = re.compile(r"(/claims?/)[A-Za-z0-9_-]{43}")
 
 
 def new_claim_token() -> tuple[str, bytes]:
@@ -41,3 +42,13 @@ def is_well_formed(token: str) -> bool:
     """Whether ``token`` could be a claim token at all: checked before any database read, so that anything else
     in the path is refused at once (the same answer as an unknown token)."""
     return _TOKEN.fullmatch(token) is not None
+
+
+def redact_links(text: str) -> str:
+    """``text`` with the token of every claim link or claim API path cut out: for logs, and for an email once it
+    is sent (the link then lives only in the person's mailbox).
+
+    >>> redact_links("GET /claim/" + "a" * 43 + " and /v1/claims/" + "b" * 43 + "/message")
+    'GET /claim/… and /v1/claims/…/message'
+    """
+    return _IN_PATH.sub(r"\1…", text)

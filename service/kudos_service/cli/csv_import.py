@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from kudos_service.schemas import AwardCreate, IdempotencyKey, KindOut
+from kudos_service.schemas import RECIPIENT_TAGS, AwardCreate, IdempotencyKey, KindOut
 
 __all__ = [
     "OPTIONAL_COLUMNS",
@@ -169,7 +169,7 @@ def check_award(fields: dict[str, Any]) -> tuple[dict[str, Any] | None, list[str
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            where = ".".join(str(p) for p in error["loc"]) or "row"
+            where = ".".join(str(p) for p in error["loc"] if p not in RECIPIENT_TAGS) or "row"
             message = error["msg"].removeprefix("Value error, ")
             if error["type"] == "string_too_short":
                 message = "is empty"

@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     #: The sender of every email, ``Name <address>`` or an address.
     mail_from: str | None = None
+    #: How long a claim link (``/claim/{token}``) works, in days.
+    claim_link_days: Annotated[int, Field(ge=1, le=365)] = 30
+    #: Claim attempts (a signed message sent) one link, or one client address, may make per minute.
+    claim_attempts_per_minute: Annotated[int, Field(ge=1, le=10_000)] = 10
 
     #: The largest request body with an API key: a batch of 1,000 awards with the longest texts fits.
     max_body_bytes: Annotated[int, Field(ge=1024)] = 6 * 1024 * 1024

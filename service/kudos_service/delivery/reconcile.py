@@ -31,6 +31,7 @@ from kudos_chain import Fees, SendOutcome, SignedTx
 from kudos_chain.chain import Receipt
 from kudos_chain.exceptions import FeeCapExceededError
 from kudos_service.chain_access import ChainContext, chain_identity, identity_problem
+from kudos_service.claims.custody import custody_address
 from kudos_service.core.config import Settings
 from kudos_service.core.db import Database
 from kudos_service.delivery.fees import Head, fees_for_replacement, stuck_on_fees
@@ -208,6 +209,12 @@ class Reconciler:
             if op.kind == OpKind.REVOKE and op.token_id is not None:
                 for award in session.scalars(select(Award).where(Award.token_id == op.token_id)):
                     award.revoked_at = None
+            if op.kind == OpKind.RECOVER and op.token_id is not None:
+                deployment = session.scalars(select(Deployment)).one()
+                for award in session.scalars(select(Award).where(Award.token_id == op.token_id)):
+                    if award.claimed_at is not None:  # back in custody until the recovery is mined again
+                        award.recipient = custody_address(deployment.chain_id, deployment.contract_address)
+                        award.claimed_at = None
             op.status = OpStatus.IN_FLIGHT
             op.block_number = op.block_hash = op.tx_hash = op.gas_used = op.done_at = None
             op.sent_block = head.number
@@ -294,6 +301,10 @@ class Reconciler:
                 if op.kind == OpKind.REVOKE and op.token_id is not None:
                     for award in session.scalars(select(Award).where(Award.token_id == op.token_id)):
                         award.revoked_at = now
+                if op.kind == OpKind.RECOVER and op.token_id is not None and op.argument is not None:
+                    for award in session.scalars(select(Award).where(Award.token_id == op.token_id)):
+                        award.recipient = op.argument  # the person's wallet: the kudos is theirs now
+                        award.claimed_at = now
                 for award in session.scalars(
                     select(Award).where(Award.operation_id == op.id, Award.status == AwardStatus.SUBMITTED)
                 ):

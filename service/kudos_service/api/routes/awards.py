@@ -29,7 +29,9 @@ from kudos_service.api.openapi import (
     response_headers,
 )
 from kudos_service.awards import award_out, resolve_kinds
+from kudos_service.claims.custody import custody_address
 from kudos_service.core.limits import MAX_BATCH, MAX_WAIT
+from kudos_service.errors import InvalidRequestError
 from kudos_service.models import ApiKey, Award, AwardStatus
 from kudos_service.schemas import AwardBatchRequest, AwardCreate, AwardOut
 from kudos_service.schemas import IdempotencyKey as IdempotencyKeyType
@@ -121,8 +123,16 @@ def _check_recipients(state: AppState, bodies: list[AwardCreate]) -> None:
     """Refuse recipients that could never use a kudos (:class:`~kudos_service.recipient_check.RecipientCheck`)."""
     with state.db.session() as session:
         deployment = state.catalog.deployment(session)
+    custody = None if deployment is None else custody_address(*deployment)
+    refused = [i for i, b in enumerate(bodies) if b.recipient == custody]
+    if refused:
+        message = "the custody address holds kudos only for people named by email or handle"
+        details: list[dict[str, Any]] = [{"index": i, "field": "recipient", "message": message} for i in refused]
+        raise InvalidRequestError(
+            "invalid_recipient", message, [{"field": "recipient", "message": message}] if len(bodies) == 1 else details
+        )
     state.recipient_check.check(
-        [(b.recipient, b.recipient_is_contract) for b in bodies],
+        [(b.recipient if isinstance(b.recipient, str) else "@", b.recipient_is_contract) for b in bodies],
         contract_address=deployment[1] if deployment else None,
     )
 

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from kudos_service.api.deps import SessionDep, StateDep
 from kudos_service.api.errors import ApiError
 from kudos_service.api.routes.wallets import listed_wallet, revocation, revoked_from, wallet_page
+from kudos_service.chain_access import CHAIN_NAMES
 from kudos_service.icons import icon, icon_for_emoji, inline_svg
 from kudos_service.models import Deployment, Recipient
 from kudos_service.schemas import WalletItem, is_valid_address
@@ -40,17 +41,6 @@ router = APIRouter(include_in_schema=False)
 #: Kudos shown on one wallet page.
 PAGE_SIZE = 24
 
-#: Names of well-known chains; the page always shows the numeric id too.
-CHAIN_NAMES = {
-    1: "Ethereum",
-    10: "OP Mainnet",
-    8453: "Base",
-    42161: "Arbitrum One",
-    11155111: "Sepolia",
-    84532: "Base Sepolia",
-    31337: "Anvil (local)",
-    131277322940537: "Embedded chain",
-}
 
 #: The reasons of a revocation (``RevokeRequest.reason``) in words.
 REVOKE_REASONS = {

@@ -13,7 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BeforeValidator, StringConstraints
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,7 +28,8 @@ from kudos_service.api.openapi import (
     error_responses,
     request_examples,
 )
-from kudos_service.models import ApiKey, Recipient
+from kudos_service.claims.service import held_awards
+from kudos_service.models import ApiKey, Award, Recipient
 from kudos_service.schemas import RecipientCreate, RecipientOut, RecipientPage, RecipientUpdate, whole_number
 
 router = APIRouter(prefix="/v1/recipients", tags=["recipients"])
@@ -68,7 +69,12 @@ def create_recipient(body: RecipientCreate, session: SessionDep, _: AdminKey) ->
     """Add a person to the directory."""
     _refuse_taken(
         session,
-        {"handle": body.handle, "external_id": body.external_id, "slack_user_id": body.slack_user_id},
+        {
+            "handle": body.handle,
+            "external_id": body.external_id,
+            "slack_user_id": body.slack_user_id,
+            "email": body.email,
+        },
     )
     person = Recipient(**body.model_dump())
     try:
@@ -76,12 +82,15 @@ def create_recipient(body: RecipientCreate, session: SessionDep, _: AdminKey) ->
             session.add(person)
     except IntegrityError:  # a concurrent request added someone with one of these first
         raise ApiError(
-            409, "recipient_exists", "someone in the directory has this handle, external_id or slack_user_id already"
+            409,
+            "recipient_exists",
+            "someone in the directory has this handle, external_id, slack_user_id or email already",
         ) from None
     return person
 
 
-def _person(session: Session, handle: str) -> Recipient:
+def find_person(session: Session, handle: str) -> Recipient:
+    """The person of ``handle``, or 404 ``recipient_not_found``."""
     person = session.scalars(select(Recipient).where(Recipient.handle == handle.lower())).first()
     if person is None:
         raise ApiError(404, "recipient_not_found", f"no one in the directory has the handle {handle!r}")
@@ -131,7 +140,7 @@ def list_recipients(
 @router.get("/{handle}", response_model=RecipientOut, responses=error_responses(*AUTH, "recipient_not_found", *STORAGE))
 def get_recipient(handle: str, session: SessionDep, _: AdminKey) -> Recipient:
     """One person of the directory, by handle."""
-    return _person(session, handle)
+    return find_person(session, handle)
 
 
 @router.patch(
@@ -144,16 +153,22 @@ def get_recipient(handle: str, session: SessionDep, _: AdminKey) -> Recipient:
 def update_recipient(handle: str, body: RecipientUpdate, session: SessionDep, _: AdminKey) -> Recipient:
     """Change a person's entry: their display name, wallet, Slack user id, and what they allow the public pages to
     show (`show_name`, `listed`). A field left out is kept; the handle and the external id do not change."""
-    person = _person(session, handle)
+    person = find_person(session, handle)
     changes = body.model_dump(exclude_none=True)
-    _refuse_taken(session, {"slack_user_id": changes.get("slack_user_id")}, other_than=person.id)
+    _refuse_taken(
+        session,
+        {"slack_user_id": changes.get("slack_user_id"), "email": changes.get("email")},
+        other_than=person.id,
+    )
     for name, value in changes.items():
         setattr(person, name, value)
     try:
         with session.begin_nested():
             session.flush()
     except IntegrityError:  # a concurrent request gave someone else this Slack user id first
-        raise ApiError(409, "recipient_exists", "someone in the directory has this slack_user_id already") from None
+        raise ApiError(
+            409, "recipient_exists", "someone in the directory has this slack_user_id or email already"
+        ) from None
     return person
 
 
@@ -161,11 +176,21 @@ def update_recipient(handle: str, body: RecipientUpdate, session: SessionDep, _:
     "/{handle}",
     status_code=204,
     response_class=Response,
-    responses=error_responses(*AUTH, "recipient_not_found", *STORAGE),
+    responses=error_responses(*AUTH, "recipient_not_found", "recipient_has_held_kudos", *STORAGE),
 )
 def delete_recipient(handle: str, session: SessionDep, _: AdminKey) -> Response:
     """Remove a person from the directory. Their kudos stay in their wallet, on chain; awards already made keep the
-    name they were made with; awards to `@handle` are refused from now on."""
-    session.delete(_person(session, handle))
+    name they were made with; awards to `@handle` are refused from now on. A person with kudos held for them is
+    not removed (`recipient_has_held_kudos`): send them a claim link, or revoke what is held, first."""
+    person = find_person(session, handle)
+    if held_awards(session, person.id):
+        raise ApiError(
+            409,
+            "recipient_has_held_kudos",
+            f"kudos are held for {person.handle!r}: send a claim link or revoke them before removing the entry",
+        )
+    # The record of whom claimed kudos were held for goes with the person; their claims are deleted with them.
+    session.execute(update(Award).where(Award.held_for_id == person.id).values(held_for_id=None))
+    session.delete(person)
     session.flush()
     return Response(status_code=204)

@@ -173,19 +173,20 @@ def _kinds_list(kinds: list[Kind]) -> str:
 
 
 def _given(recipient: Recipient, sender_id: str, kind: Kind, message: str, base_url: str) -> dict[str, Any]:
-    link = f"{base_url}/wallet/{recipient.wallet_address}"
     headline = f"{kind.emoji} <@{recipient.slack_user_id}> received a *{_escape(kind.name)}* kudos from <@{sender_id}>!"
     quote = "\n".join("> " + line for line in _escape(message).splitlines() or [""])
-    text = f"{headline}\n{quote}\n<{link}|See the wallet>"
+    if recipient.wallet_address is None:
+        text = f"{headline}\n{quote}"
+        note = "A token on chain, kept for them until they claim it into a wallet of their own."
+    else:
+        text = f"{headline}\n{quote}\n<{base_url}/wallet/{recipient.wallet_address}|See the wallet>"
+        note = "A token on chain: it shows in the wallet once confirmed."
     return {
         "response_type": "in_channel",
         "text": text,
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": text}},
-            {
-                "type": "context",
-                "elements": [{"type": "mrkdwn", "text": "A token on chain: it shows in the wallet once confirmed."}],
-            },
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": note}]},
         ],
     }
 
@@ -287,17 +288,13 @@ def _parse(kinds: list[Kind], text: str, sender_id: str) -> tuple[str, Kind, str
 
 
 def _recipient(session: Session, slack_user_id: str) -> Recipient:
-    """The person in the directory with this Slack user id and a wallet; or a :class:`_RefusalError`."""
+    """The person in the directory with this Slack user id (one without a wallet yet has the kudos held for them);
+    or a :class:`_RefusalError`."""
     recipient = _by_slack_id(session, slack_user_id)
     if recipient is None:
         raise _RefusalError(
             f"<@{slack_user_id}> is not in the kudos directory yet, so they cannot receive kudos. "
             f"Ask an admin to add them with their Slack user id `{slack_user_id}`."
-        )
-    if recipient.wallet_address is None:
-        raise _RefusalError(
-            f"<@{slack_user_id}> has no wallet address in the kudos directory yet. Ask an admin to add it, then "
-            "try again."
         )
     return recipient
 
