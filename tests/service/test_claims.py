@@ -25,6 +25,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 from kudos_service.claims.custody import custody_address
 from kudos_service.claims.links import new_claim_token
+from kudos_service.claims.service import _announce, _RacedError
 from kudos_service.claims.siwe import SiweMessage
 from kudos_service.models import Award, Claim, Operation, OpKind, OpStatus, Recipient
 from sqlalchemy import func, select, update
@@ -528,3 +529,55 @@ def test_no_claim_is_counted_twice_in_the_outbox(service: Service):
         assert all(n == 1 for _, n in counts), counts
         claimed = session.scalars(select(Award).where(Award.claimed_at.is_not(None))).all()
         assert len(claimed) == len(counts)
+
+
+def test_a_kudos_still_on_its_way_at_the_claim_follows_to_the_wallet_without_a_new_email(tmp_path: Path):
+    """A kudos accepted before the claim and confirmed after it is moved to the wallet the person claimed with,
+    not announced with another link."""
+    address = email()
+    with start_service(tmp_path) as first:
+        earlier = held_award(first, address)
+        token = wait_link(first, address)
+        first.state.worker.stop()
+        later = first.post_award(award_body(recipient={"email": address}))  # held: no wallet yet, not yet minted
+        assert later.json()["held"] is True
+        wallet = Account.create()
+        assert first.client.post(f"/v1/claims/{token}", json=signed_claim(first, token, wallet)).status_code == 202
+    with start_service(tmp_path) as second:  # new keys: the awards are read from the database
+        deadline = time.monotonic() + CONFIRM_TIMEOUT
+        while True:
+            with second.state.db.session() as session:
+                row = session.get_one(Award, later.json()["id"])
+                if row.claimed_at is not None:
+                    break
+            assert time.monotonic() < deadline, f"the later kudos did not follow to the wallet: {row.status}"
+            time.sleep(0.05)
+        assert row.recipient == wallet.address
+        for token_id in (earlier["token_id"], row.token_id):
+            assert second.ctx.client.kudos(token_id or 0).owner == wallet.address
+        mails = second.client.get("/v1/mails", headers=second.auth("admin")).json()["items"]
+        assert [m["to"] for m in mails] == [address]  # the first email only
+
+
+def test_awards_another_process_announced_meanwhile_are_not_announced_twice(service: Service):
+    """Two processes may read the same fresh awards; the second to write finds them announced and adds nothing
+    (no second link, no second email)."""
+    address = email()
+    award = held_award(service, address)
+    wait_link(service, address)  # announced by the service's own mailer
+    state = service.state
+    with state.db.session() as session:
+        person_id = session.get_one(Award, award["id"]).held_for_id
+        claims_before = session.scalar(select(func.count()).select_from(Claim).where(Claim.recipient_id == person_id))
+    mails_before = newest_mail_id(service)
+    with pytest.raises(_RacedError), state.db.session() as session:  # as a second process, from its stale read
+        _announce(session, person_id, [award["id"]], settings=state.settings, chain_name="x", signer="",
+                  contract=service.ctx.client.address, now=datetime.now(UTC))  # fmt: skip
+    with state.db.session() as session:
+        assert (
+            session.scalar(select(func.count()).select_from(Claim).where(Claim.recipient_id == person_id))
+            == claims_before
+        )
+    assert newest_mail_id(service) == mails_before
+    view_tokens = service.client.get("/v1/mails", headers=service.auth("admin")).json()["items"]
+    assert sum(1 for m in view_tokens if m["to"] == address) == 1

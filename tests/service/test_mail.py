@@ -21,6 +21,7 @@ import pytest
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from kudos_service.claims.links import new_claim_token
 from kudos_service.core.config import Settings
 from kudos_service.core.db import Database
 from kudos_service.mail import LEASE, MAX_ATTEMPTS, Mailer, SmtpConfig, queue_mail, retry_delay
@@ -438,3 +439,22 @@ def test_the_settings_name_what_is_missing_and_pick_the_port_by_security():
     assert (smtp.port, smtp.username, smtp.sender) == (2525, "u", "k@example.com")
     assert PASSWORD not in repr(smtp)
     assert PASSWORD not in repr(configured)
+
+
+def test_once_sent_a_claim_link_is_cut_out_of_the_copy_kept(
+    db: Database, inbox: Inbox, plain_server: int, clock: Clock
+):
+    token = new_claim_token()[0]
+    link = f"https://kudos.example/claim/{token}"
+    mail_id = queue(db, text=f"Claim it:\n{link}\n", html=f'<a href="{link}">Claim it</a>')
+    assert Mailer(db, plain(plain_server), clock=clock).send_due() == 1
+    (message,) = inbox.messages
+    for part in ("plain", "html"):
+        body = message.get_body((part,))
+        assert body is not None
+        assert link in body.get_content()  # the person receives the whole link
+    record = stored(db, mail_id)
+    assert token not in record.text_body
+    assert record.html_body is not None
+    assert token not in record.html_body
+    assert "https://kudos.example/claim/…" in record.text_body

@@ -13,9 +13,22 @@ from pathlib import Path
 import pytest
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
+from kudos_service.claims.custody import custody_address
+from kudos_service.claims.service import move_held
 from kudos_service.delivery.fees import eth, fees_for_new
 from kudos_service.delivery.outbox import request_call, request_revoke
-from kudos_service.models import AwardStatus, ChainTx, Operation, OpKind, OpStatus, TxStatus, as_utc, utcnow
+from kudos_service.models import (
+    Award,
+    AwardStatus,
+    ChainTx,
+    Operation,
+    OpKind,
+    OpStatus,
+    Recipient,
+    TxStatus,
+    as_utc,
+    utcnow,
+)
 from sqlalchemy import select
 
 from kudos_chain import Award as ChainAward
@@ -711,3 +724,55 @@ def test_whichever_version_is_mined_is_the_one_recorded(node: AnvilNode, tmp_pat
         assert rig.award(ids[0]).tx_id == first.id
         rig.deliver(ids)
         assert on_chain(rig) == 1
+
+
+def test_a_reorg_takes_a_claimed_kudos_back_to_custody_until_its_move_is_mined_again(
+    node: AnvilNode, tmp_path: Path, automine: None
+) -> None:
+    """A claim's ``recover`` mined and done, then reorged out: the kudos reads as held again (at the custody address,
+    not claimed), its move goes back in flight, and it reaches the wallet once."""
+    with anvil_rig(node, tmp_path, confirmations=0, resend_after_s=0.2) as rig:
+        admin = rig.admin.signer
+        assert admin is not None
+        grant_admin = keccak(text="grantRole(bytes32,address)")[:4] + abi_encode(
+            ["bytes32", "address"], [bytes(32), rig.signer.address]
+        )
+        send_as(node, admin, to=rig.admin.address, nonce=rig.ctx.chain.pending_nonce(admin.address), data=grant_admin)
+        custody = custody_address(rig.ctx.chain.chain_id, rig.admin.address)
+        with rig.db.session() as session:
+            person = Recipient(handle="held.one", external_id="mailto:held@example.com", display_name="H")
+            session.add(person)
+        ids = rig.queue(1, recipient=custody)
+        with rig.db.session() as session:
+            session.get_one(Award, ids[0]).held_for_id = session.scalars(select(Recipient.id)).one()
+        rig.deliver(ids)
+        token_id = rig.award(ids[0]).token_id
+        assert token_id is not None
+        assert rig.admin.kudos(token_id).owner == custody
+        wallet = Signer.create().address
+        with rig.db.session() as session:
+            person = session.scalars(select(Recipient)).one()
+            (move,) = move_held(session, person, wallet, signer=rig.signer.address, contract=rig.admin.address)
+            op_id = move.id
+        rig.step(2)
+        assert rig.operation(op_id).status == OpStatus.DONE
+        award = rig.award(ids[0])
+        assert (award.recipient, award.claimed_at is not None) == (wallet, True)
+
+        node.set_automine(False)
+        node.reorg(1)  # the block of the move is replaced by an empty one
+        rig.step()
+        assert rig.operation(op_id).status == OpStatus.IN_FLIGHT
+        award = rig.award(ids[0])
+        assert (award.recipient, award.claimed_at) == (custody, None)  # held again, as the chain says
+        assert rig.admin.kudos(token_id).owner == custody
+        node.set_automine(True)
+        time.sleep(0.25)
+        rig.step(3)
+        assert rig.operation(op_id).status == OpStatus.DONE
+        award = rig.award(ids[0])
+        assert (award.recipient, award.claimed_at is not None) == (wallet, True)
+        assert rig.admin.kudos(token_id).owner == wallet
+        with rig.db.session() as session:
+            moves = session.scalars(select(Operation).where(Operation.kind == OpKind.RECOVER)).all()
+            assert [op.status for op in moves] == [OpStatus.DONE]  # one move, mined once
