@@ -541,6 +541,12 @@ class RecipientOut(BaseModel):
     show_name: bool
     listed: bool
     created_at: Annotated[datetime, AfterValidator(_utc)]
+    held: int = Field(
+        default=0,
+        description="How many kudos are held for the person (minted to the custody address, not yet claimed). Once "
+        "the person has a `wallet_address`, `POST /v1/recipients/{handle}/held/move` moves them there; "
+        "`POST /v1/recipients/{handle}/claim-link` lets the person claim them into a wallet of their choice.",
+    )
 
 
 class RecipientPage(BaseModel):

@@ -390,7 +390,7 @@ def test_two_concurrent_claims_of_one_link_one_wins_and_nothing_moves_twice(serv
                 Operation.kind == OpKind.RECOVER, Operation.token_id.in_([a["token_id"] for a in awards])
             )
         ).all()
-        assert sorted(op.token_id for op in moves) == sorted(a["token_id"] for a in awards)  # one move each
+        assert sorted(op.token_id or 0 for op in moves) == sorted(a["token_id"] for a in awards)  # one move each
     for award in awards:
         assert service.ctx.client.kudos(award["token_id"]).owner == winner.address
 
@@ -568,6 +568,7 @@ def test_awards_another_process_announced_meanwhile_are_not_announced_twice(serv
     state = service.state
     with state.db.session() as session:
         person_id = session.get_one(Award, award["id"]).held_for_id
+        assert person_id is not None
         claims_before = session.scalar(select(func.count()).select_from(Claim).where(Claim.recipient_id == person_id))
     mails_before = newest_mail_id(service)
     with pytest.raises(_RacedError), state.db.session() as session:  # as a second process, from its stale read

@@ -50,6 +50,7 @@ def test_a_person_added_without_a_wallet_is_given_one_and_their_held_kudos_move_
     response = patch(service, ada["handle"], {"wallet_address": wallet, "display_name": "Ada L.", "show_name": True})
     assert response.status_code == 200, response.text
     changed = response.json()
+    assert changed["held"] == 1  # the answer offers the move
     assert changed["wallet_address"].lower() == wallet.lower()
     assert (changed["display_name"], changed["show_name"], changed["external_id"]) == (
         "Ada L.",
@@ -75,6 +76,7 @@ def test_a_person_added_without_a_wallet_is_given_one_and_their_held_kudos_move_
         time.sleep(0.05)
     after = service.client.get(f"/v1/awards/{held['id']}", headers=service.auth()).json()
     assert after["recipient"] == changed["wallet_address"]
+    assert service.client.get(f"/v1/recipients/{ada['handle']}", headers=service.auth("admin")).json()["held"] == 0
     assert service.ctx.client.kudos(held["token_id"]).owner == changed["wallet_address"]
 
 

@@ -9,6 +9,7 @@ made keep the name they were made with.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -29,7 +30,7 @@ from kudos_service.api.openapi import (
     request_examples,
 )
 from kudos_service.claims.service import held_awards
-from kudos_service.models import ApiKey, Award, Recipient
+from kudos_service.models import ApiKey, Award, AwardStatus, Recipient
 from kudos_service.schemas import RecipientCreate, RecipientOut, RecipientPage, RecipientUpdate, whole_number
 
 router = APIRouter(prefix="/v1/recipients", tags=["recipients"])
@@ -89,6 +90,23 @@ def create_recipient(body: RecipientCreate, session: SessionDep, _: AdminKey) ->
     return person
 
 
+def _views(session: Session, people: Sequence[Recipient]) -> list[RecipientOut]:
+    """The API's view of each person, with how many kudos are held for them (one query for all)."""
+    ids = [p.id for p in people]
+    rows = session.execute(
+        select(Award.held_for_id, func.count())
+        .where(
+            Award.held_for_id.in_(ids),
+            Award.claimed_at.is_(None),
+            Award.revoked_at.is_(None),
+            Award.status != AwardStatus.FAILED,
+        )
+        .group_by(Award.held_for_id)
+    )
+    counts: dict[int | None, int] = {person_id: count for person_id, count in rows}  # noqa: C416 (dict() reads a Result as a mapping)
+    return [RecipientOut.model_validate(p).model_copy(update={"held": counts.get(p.id, 0)}) for p in people]
+
+
 def find_person(session: Session, handle: str) -> Recipient:
     """The person of ``handle``, or 404 ``recipient_not_found``."""
     person = session.scalars(select(Recipient).where(Recipient.handle == handle.lower())).first()
@@ -132,15 +150,13 @@ def list_recipients(
     people = session.scalars(
         select(Recipient).where(*where).order_by(Recipient.handle).limit(limit).offset(offset)
     ).all()
-    return RecipientPage(
-        total=total, limit=limit, offset=offset, items=[RecipientOut.model_validate(p) for p in people]
-    )
+    return RecipientPage(total=total, limit=limit, offset=offset, items=_views(session, people))
 
 
 @router.get("/{handle}", response_model=RecipientOut, responses=error_responses(*AUTH, "recipient_not_found", *STORAGE))
-def get_recipient(handle: str, session: SessionDep, _: AdminKey) -> Recipient:
-    """One person of the directory, by handle."""
-    return find_person(session, handle)
+def get_recipient(handle: str, session: SessionDep, _: AdminKey) -> RecipientOut:
+    """One person of the directory, by handle, with how many kudos are held for them."""
+    return _views(session, [find_person(session, handle)])[0]
 
 
 @router.patch(
@@ -150,9 +166,11 @@ def get_recipient(handle: str, session: SessionDep, _: AdminKey) -> Recipient:
     responses=error_responses(*AUTH, *JSON_BODY, "recipient_not_found", "recipient_exists", *STORAGE),
     openapi_extra=request_examples("Let anyone find the person by handle", RECIPIENT_UPDATE_EXAMPLE),
 )
-def update_recipient(handle: str, body: RecipientUpdate, session: SessionDep, _: AdminKey) -> Recipient:
-    """Change a person's entry: their display name, wallet, Slack user id, and what they allow the public pages to
-    show (`show_name`, `listed`). A field left out is kept; the handle and the external id do not change."""
+def update_recipient(handle: str, body: RecipientUpdate, session: SessionDep, _: AdminKey) -> RecipientOut:
+    """Change a person's entry: their display name, wallet, email, Slack user id, and what they allow the public
+    pages to show (`show_name`, `listed`). A field left out is kept; the handle and the external id do not change.
+    The answer's `held` counts the kudos held for them: given a wallet, they move there with
+    `POST /v1/recipients/{handle}/held/move`."""
     person = find_person(session, handle)
     changes = body.model_dump(exclude_none=True)
     _refuse_taken(
@@ -169,7 +187,7 @@ def update_recipient(handle: str, body: RecipientUpdate, session: SessionDep, _:
         raise ApiError(
             409, "recipient_exists", "someone in the directory has this slack_user_id or email already"
         ) from None
-    return person
+    return _views(session, [person])[0]
 
 
 @router.delete(
