@@ -13,6 +13,7 @@ from kudos_service.api.middleware import RequestLimits, RequestLimitsMiddleware
 from kudos_service.api.openapi import install_openapi
 from kudos_service.api.routes import (
     awards,
+    claim_page,
     claims,
     health,
     keys,
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
         app.include_router(module.router)
     app.include_router(claims.admin_router)
     app.include_router(html_pages.router)  # the wallet pages for people, in HTML
+    app.include_router(claim_page.router)  # the claim page of a person without a wallet, in HTML
     install_openapi(app)  # every refusal, the error envelope, bearer auth: see api/openapi.py
     logging.getLogger("uvicorn.access").addFilter(_redact_claim_links)
     return app

@@ -332,7 +332,8 @@ def test_a_new_link_ends_the_old_one_and_an_admin_can_end_every_link(service: Se
     new = LINK.search(body["url"])
     assert new is not None
     assert wait_link(service, address, after=before) == new.group(1)  # emailed too
-    assert service.client.get(f"/v1/claims/{old}").json()["state"] == "revoked"
+    revoked = service.client.get(f"/v1/claims/{old}").json()
+    assert (revoked["state"], revoked["kudos"], revoked["sign_in"]) == ("revoked", [], None)  # shows nothing more
     assert_error(service.client.post(f"/v1/claims/{old}", json=signed_claim_text(
         {"sign_in": service.client.get(f"/v1/claims/{new.group(1)}").json()["sign_in"]}, old, Account.create())),
         410, "claim_revoked")  # fmt: skip

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx2
 import pytest
+from kudos_service.claims.custody import custody_address
 from kudos_service.cli import app
 from kudos_service.models import Award
 from sqlalchemy import func, select
@@ -198,16 +199,29 @@ def test_award_without_wait_answers_at_once_with_the_award_and_its_key(live_serv
     assert len(out["idempotency key"]) == 36  # a uuid4
 
 
+def test_award_to_an_email_address_holds_the_kudos_for_the_person(live_service: LiveService):
+    address = f"cand.{os.urandom(4).hex()}@example.com"
+    result = kudos(live_service, "award", address, "mentor", "Thanks for the interview!", "--from", "Grace",
+                   "--wait", "20")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    out = shown(result.stdout)
+    ctx = live_service.state.chain.get()
+    custody = custody_address(ctx.chain_id, ctx.client.address)
+    assert out["recipient"] == f"{custody} (custody: held until they claim it)"
+    assert ctx.client.kudos(int(out["token id"])).owner == custody
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
         (["0x1234", "team-player", "Thanks!"], "recipient: not an Ethereum address"),
+        (["ada@", "team-player", "Thanks!"], "recipient.email: value is not a valid email address"),
         (["@-nope", "team-player", "Thanks!"], "recipient: a handle is"),
         ([new_address(), "team-player", " "], "message: is empty"),
         ([new_address(), "team-player", "x" * 501], "message: String should have at most 500 characters"),
         ([new_address(), "no-such-kind", "Thanks!"], "unknown kind 'no-such-kind'"),
     ],
-    ids=["bad address", "bad handle", "empty message", "long message", "unknown kind"],
+    ids=["bad address", "bad email", "bad handle", "empty message", "long message", "unknown kind"],
 )
 def test_a_bad_award_is_one_line_and_awards_nothing(live_service: LiveService, args: list[str], expected: str):
     before = live_service.award_count()

@@ -1,8 +1,9 @@
 """Reading a CSV file of awards for ``kudos import``: every row checked, and an idempotency key for each.
 
-The file has a header row naming its columns, in any order: ``recipient``, ``kind``, ``message`` and
-``awarded_by`` are required; ``recipient_name``, ``transferable`` and ``key`` are optional. Line numbers count
-the header as line 1 (a quoted value spanning lines counts each of them).
+The file has a header row naming its columns, in any order: ``recipient`` (a wallet address, ``@handle`` or the email
+address of a person without a wallet), ``kind``, ``message`` and ``awarded_by`` are required; ``recipient_name``,
+``transferable`` and ``key`` are optional. Line numbers count the header as line 1 (a quoted value spanning lines
+counts each of them).
 
 **Idempotency keys.** A row's key is ``csv-`` and the SHA-256 of its normalized award (recipient, kind, message,
 awarded_by, recipient_name, transferable, as the service will store them) and of how many identical rows come
@@ -164,6 +165,9 @@ def resolve_kind(value: str, kinds: Sequence[KindOut]) -> KindOut | None:
 def check_award(fields: dict[str, Any]) -> tuple[dict[str, Any] | None, list[str]]:
     """Check an award's fields by the service's own rules; the normalized body (as the service will store it),
     or None and every problem."""
+    recipient = fields.get("recipient")
+    if isinstance(recipient, str) and "@" in recipient[1:] and not recipient.startswith("@"):
+        fields = fields | {"recipient": {"email": recipient}}  # a person without a wallet: held for them
     try:
         award = AwardCreate.model_validate(fields)
     except ValidationError as exc:

@@ -81,7 +81,13 @@ def _api(url: str, api_key: str | None = None) -> Iterator[KudosApi]:
 
 @app.command(rich_help_panel=PANEL)
 def award(
-    recipient: Annotated[str, typer.Argument(help="A wallet address (0x…), or @handle of a person in the directory.")],
+    recipient: Annotated[
+        str,
+        typer.Argument(
+            help="A wallet address (0x…), @handle of a person in the directory, or the email address of a person "
+            "without a wallet (the kudos is held for them, and they are sent a link to claim it)."
+        ),
+    ],
     kind: Annotated[str, typer.Argument(help="The kudos type: its slug or its id (`GET /v1/kinds` lists them).")],
     message: Annotated[str, typer.Argument(help="The words of thanks, 1 to 500 characters.")],
     awarded_by: Annotated[str, typer.Option("--from", help="Who gives the kudos, as the recipient will read it.")],
@@ -137,7 +143,7 @@ def award(
         [
             ("award", out.id),
             ("status", out.status),
-            ("recipient", out.recipient),
+            ("recipient", f"{out.recipient} (custody: held until they claim it)" if out.held else out.recipient),
             ("kind", out.kind),
             ("soulbound", "no" if out.transferable else "yes"),
             ("token id", out.token_id),
@@ -231,9 +237,9 @@ def wallet(
 _IMPORT_HELP = "\n\n".join(
     [
         "Award every row of a CSV file, in batches, through the service.",
-        "The first line is the header. Columns, in any order: recipient (0x address or @handle), kind (slug or id), "
-        "message (1 to 500 characters), awarded_by; optionally recipient_name, transferable (true/false; empty: "
-        "the kind's default) and key (an idempotency key of your own).",
+        "The first line is the header. Columns, in any order: recipient (0x address, @handle or email), kind (slug "
+        "or id), message (1 to 500 characters), awarded_by; optionally recipient_name, transferable (true/false; "
+        "empty: the kind's default) and key (an idempotency key of your own).",
         "Example: a header recipient,kind,message,awarded_by and a row @ada,team-player,Thanks for the launch!,Grace",
         "Every row is checked before anything is sent: each bad row is listed by its line number (the header is "
         "line 1) and nothing is sent.",

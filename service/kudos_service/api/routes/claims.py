@@ -77,7 +77,7 @@ from kudos_service.schemas import (
 )
 from kudos_service.state import AppState
 
-__all__ = ["admin_router", "claim_view", "router"]
+__all__ = ["admin_router", "check_attempt", "claim_view", "redeem_claim", "router"]
 
 router = APIRouter(prefix="/v1/claims", tags=["claims"])
 admin_router = APIRouter(tags=["claims"])
@@ -162,8 +162,10 @@ def claim_view(state: AppState, session: Session, claim: Claim) -> ClaimOut:
     if current == "used":
         tokens = [op.token_id for op in claim_progress(session, claim) if op.token_id is not None]
         awards = list(session.scalars(select(Award).where(Award.token_id.in_(tokens)).order_by(Award.created_at)))
-    else:
+    elif current == "open":
         awards = held_awards(session, claim.recipient_id)
+    else:  # a link withdrawn (sent to a wrong address, say) or expired shows nothing of the person's kudos
+        awards = []
     kudos = _kudos(session, awards, state.settings.base_url)
     sign_in = None
     if current == "open":
@@ -239,12 +241,13 @@ async def claim(token: str, body: ClaimRequest, request: Request, state: StateDe
     (the contract's `recover`, through the outbox). A link claims once: of two concurrent claims one wins, the
     other is refused `claim_used`. Follow the move with `GET /v1/claims/{token}`."""
     check_attempt(state, request, token)
-    view = await run_in_threadpool(_redeem, state, token, body)
+    view = await run_in_threadpool(redeem_claim, state, token, body)
     state.worker.wake()
     return view
 
 
-def _redeem(state: AppState, token: str, body: ClaimRequest) -> ClaimOut:
+def redeem_claim(state: AppState, token: str, body: ClaimRequest) -> ClaimOut:
+    """Claim with ``token`` (:func:`~kudos_service.claims.service.redeem`) in a transaction of its own; the view."""
     context = state.chain.peek()
     with state.db.session() as session:
         chain_id, contract = _deployment(state, session)
