@@ -583,3 +583,21 @@ def test_awards_another_process_announced_meanwhile_are_not_announced_twice(serv
     assert newest_mail_id(service) == mails_before
     view_tokens = service.client.get("/v1/mails", headers=service.auth("admin")).json()["items"]
     assert sum(1 for m in view_tokens if m["to"] == address) == 1
+
+
+def test_a_link_an_admin_made_after_the_award_is_not_ended_by_its_announcement(tmp_path: Path):
+    with start_service(tmp_path) as running:
+        address = email()
+        running.state.mailer.stop()  # announcements wait until the admin has made the link
+        award = running.award_confirmed(award_body(recipient={"email": address}))
+        with running.state.db.session() as session:
+            handle = session.scalars(select(Recipient.handle).where(Recipient.email == address)).one()
+        made = running.client.post(
+            f"/v1/recipients/{handle}/claim-link", json={"send_email": False}, headers=running.auth("admin")
+        ).json()
+        token = made["url"].rsplit("/", 1)[1]
+        assert running.state.announce_held() == 1
+        assert running.client.get(f"/v1/claims/{token}").json()["state"] == "open"
+        with running.state.db.session() as session:
+            assert session.get_one(Award, award["id"]).announced_at is not None
+        assert running.client.get("/v1/mails", headers=running.auth("admin")).json()["total"] == 0

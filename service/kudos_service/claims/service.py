@@ -393,9 +393,11 @@ def announce_held(
 ) -> int:
     """Announce the held kudos confirmed since the last pass, a person at a time, each in its own transaction: a
     person who claimed before (their last link used, with the wallet they have now) has the new kudos moved there;
-    anyone else with an email address gets a new claim link and an email listing everything held for them (without
-    one, an admin asks for the link). Each award is announced once: a conditional ``UPDATE`` of ``announced_at``
-    lets one process of several do it. The number of people announced to."""
+    a person whose open link was made after these kudos were accepted (by an admin, say) keeps it, since a link
+    claims everything held at the time of the claim; anyone else with an email address gets a new claim link and an
+    email listing everything held for them (without one, an admin asks for the link). Each award is announced
+    once: a conditional ``UPDATE`` of ``announced_at`` lets one process of several do it. The number of people
+    announced to."""
     now = now or utcnow()
     with db.session() as session:
         rows = session.execute(
@@ -455,8 +457,11 @@ def _announce(
         select(Claim).where(Claim.recipient_id == person_id).order_by(Claim.id.desc()).limit(1)
     ).first()
     wallet = person.wallet_address
+    earliest = min(as_utc(t) for t in session.scalars(select(Award.created_at).where(Award.id.in_(award_ids))))
     if wallet is not None and last is not None and last.used_at is not None and last.wallet_address == wallet:
         move_held(session, person, wallet, signer=signer, contract=contract, claim_id=last.id)
+    elif last is not None and claim_state(last, now) == "open" and as_utc(last.created_at) >= earliest:
+        pass  # a link made since these awards (an admin's) claims them too: it is not ended by another
     elif person.email is not None:
         link = issue_link(session, person, settings=settings, now=now)
         ready = [a for a in held_awards(session, person_id) if a.status == AwardStatus.CONFIRMED]
