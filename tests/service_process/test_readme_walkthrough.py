@@ -136,3 +136,54 @@ def test_the_readme_command_line_runs_as_written_after_the_walkthrough(tmp_path:
     assert run.returncode == 0, run.stderr
     assert "token id:" in run.stdout
     assert "awards.csv: 2 rows; 2 new, 0 already awarded, 2 confirmed; 0 refused" in run.stdout, run.stdout
+
+
+def claim_block() -> str:
+    """The shell block of "People without a wallet"."""
+    readme = (ROOT / "README.md").read_text("utf-8")
+    section = readme.split("\n## People without a wallet\n", 1)[1].split("\n## ", 1)[0]
+    found = re.search(r"```sh\n(.*?)```", section, flags=re.DOTALL)
+    assert found, "the section has no shell block"
+    return found.group(1)
+
+
+def test_the_readme_claim_walkthrough_runs_as_written_after_the_first(tmp_path: Path):
+    """A candidate thanked by email, the kept email, a new link, and the claim through the API, pasted after the
+    first walkthrough (its KEY, ADMIN and API), against a real ``kudos serve`` without a mail server."""
+    user = tmp_path / "user"
+    bin_dir = user / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "kudos").symlink_to(Path(sys.executable).parent / "kudos")
+    python = bin_dir / "python"  # a link would lose the environment (Python finds it beside the real path only)
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n', "utf-8")
+    python.chmod(0o755)
+    block = claim_block()
+    sam = re.search(r"^SAM=(0x[0-9a-fA-F]{40})", block, flags=re.MULTILINE)
+    assert sam
+    with KudosServer(tmp_path / "data") as server:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KUDOS_")}
+        env["KUDOS_DATA_DIR"] = str(server.data_dir)
+        script = (walkthrough() + block).replace("http://127.0.0.1:8000", server.url)
+        run = subprocess.run(
+            ["bash", "-c", "set -euo pipefail\n" + script],
+            cwd=user,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+        assert run.returncode == 0, run.stderr
+        answers = [a for a in json_documents(run.stdout) if isinstance(a, dict)]
+        assert not [a for a in answers if "error" in a], run.stdout
+        held = next(a for a in answers if a.get("kind") == "great-interview")
+        assert (held["status"], held["held"]) == ("confirmed", True)
+        directory = next(a for a in answers if "items" in a and a["items"] and "handle" in a["items"][0])
+        assert [(p["handle"], p["email"], p["held"]) for p in directory["items"]] == [("sam", "sam@example.com", 1)]
+        claimed = next(a for a in answers if a.get("state") == "used")
+        assert claimed["wallet_address"] == sam.group(1)
+        deadline = time.monotonic() + 20
+        while (wallet := httpx2.get(f"{server.url}/v1/wallets/{sam.group(1)}", timeout=10).json())["total"] < 1:
+            assert time.monotonic() < deadline, f"the claimed kudos never reached Sam's wallet: {wallet}"
+            time.sleep(0.1)
+        assert wallet["items"][0]["token_id"] == held["token_id"]
