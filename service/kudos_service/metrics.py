@@ -1,5 +1,5 @@
-"""Prometheus metrics: awards by status and the queue depth (read from the database at each scrape), and the
-time from accepted to confirmed."""
+"""Prometheus metrics: awards by status, the queue depth, the kudos held for people without a wallet and the mail
+outbox by status (read from the database at each scrape), and the time from accepted to confirmed."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from kudos_service.core.db import Database
-from kudos_service.models import Award, AwardStatus
+from kudos_service.models import Award, AwardStatus, Mail, MailStatus
 
 __all__ = ["Metrics"]
 
@@ -32,6 +32,25 @@ class _AwardCollector(Collector):
             "Awards accepted and not yet sent to the chain.",
             value=float(counts.get(AwardStatus.QUEUED, 0)),
         )
+        with self.db.session() as session:
+            held = session.scalar(
+                select(func.count())
+                .select_from(Award)
+                .where(
+                    Award.held_for_id.is_not(None),
+                    Award.claimed_at.is_(None),
+                    Award.revoked_at.is_(None),
+                    Award.status != AwardStatus.FAILED,
+                )
+            )
+            mails = dict(session.execute(select(Mail.status, func.count()).group_by(Mail.status)).all())
+        yield GaugeMetricFamily(
+            "kudos_held", "Kudos held for people without a wallet, not yet claimed.", value=float(held or 0)
+        )
+        by_mail = GaugeMetricFamily("kudos_mails", "Emails of the mail outbox by status.", labels=["status"])
+        for mail_status in MailStatus:
+            by_mail.add_metric([mail_status.value], float(mails.get(mail_status, 0)))
+        yield by_mail
 
 
 class Metrics:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -11,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text as sql
 
 from kudos_chain import Signer
-from tests.service.conftest import Service, award_body, start_service
+from tests.service.conftest import CONFIRM_TIMEOUT, Service, award_body, start_service
 
 
 def test_healthz(service: Service):
@@ -118,3 +119,17 @@ def test_metrics_count_awards_by_status_the_queue_and_the_confirmation_time(serv
     assert samples[("kudos_award_confirmation_seconds_sum", ())] > 0
     assert samples[("kudos_award_confirmation_seconds_bucket", (("le", "+Inf"),))] >= 2
     assert "# TYPE kudos_award_confirmation_seconds histogram" in text
+
+
+def test_metrics_count_the_kudos_held_and_the_mails_kept(service: Service):
+    def held_and_kept() -> tuple[float, float]:
+        samples = metric_samples(service.client.get("/metrics").text)
+        return samples[("kudos_held", ())], samples[("kudos_mails", (("status", "kept"),))]
+
+    held, kept = held_and_kept()
+    service.award_confirmed(award_body(recipient={"email": f"m.{os.urandom(4).hex()}@example.com"}))
+    deadline = time.monotonic() + CONFIRM_TIMEOUT
+    while held_and_kept() != (held + 1, kept + 1):  # no mail server: the claim email is kept
+        assert time.monotonic() < deadline, held_and_kept()
+        time.sleep(0.05)
+    assert metric_samples(service.client.get("/metrics").text)[("kudos_mails", (("status", "sent"),))] == 0
