@@ -601,3 +601,53 @@ def test_a_link_an_admin_made_after_the_award_is_not_ended_by_its_announcement(t
         with running.state.db.session() as session:
             assert session.get_one(Award, award["id"]).announced_at is not None
         assert running.client.get("/v1/mails", headers=running.auth("admin")).json()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "status", "code"),
+    [
+        ("x", "text/plain", 415, "unsupported_media_type"),
+        ('{"send_email": "yes"}', "application/json", 422, "invalid_request"),
+        ('{"send_email": true, "x": 1}', "application/json", 422, "invalid_request"),
+        ("[" * 50 + "]" * 50, "application/json", 413, "payload_too_deep"),
+        ("\x00", "application/json", 400, "invalid_json"),
+        ('{"send_email": ' + "[" * 20 + "]" * 20 + "}", "application/json", 422, "invalid_request"),
+    ],
+)
+def test_a_bad_claim_link_request_is_a_4xx_and_makes_no_link(
+    service: Service, content: str, content_type: str, status: int, code: str
+):
+    address = email()
+    held_award(service, address)
+    with service.state.db.session() as session:
+        person = session.scalars(select(Recipient).where(Recipient.email == address)).one()
+        links = session.scalar(select(func.count()).select_from(Claim).where(Claim.recipient_id == person.id))
+    response = service.client.post(
+        f"/v1/recipients/{person.handle}/claim-link",
+        content=content,
+        headers=service.auth("admin", **{"Content-Type": content_type}),
+    )
+    assert_error(response, status, code)
+    with service.state.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Claim).where(Claim.recipient_id == person.id)) == links
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "code"),
+    [
+        ("/v1/held?limit=1.5", 422, "invalid_request"),
+        ("/v1/held?limit=0", 422, "invalid_request"),
+        ("/v1/held?offset=-1", 422, "invalid_request"),
+        ("/v1/mails?status=nope", 422, "invalid_request"),
+        ("/v1/mails?limit=201", 422, "invalid_request"),
+    ],
+)
+def test_bad_paging_of_the_admin_lists_is_422(service: Service, path: str, status: int, code: str):
+    assert_error(service.client.get(path, headers=service.auth("admin")), status, code)
+
+
+@pytest.mark.parametrize("handle", ["nobody.here", "a" * 300, "x%00y", "%E2%80%AE"])
+def test_admin_actions_on_an_unknown_person_are_404(service: Service, handle: str):
+    for method, path in [("post", "claim-link"), ("delete", "claim-link"), ("post", "held/move")]:
+        response = service.client.request(method, f"/v1/recipients/{handle}/{path}", headers=service.auth("admin"))
+        assert_error(response, 404, "recipient_not_found")

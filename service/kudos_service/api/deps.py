@@ -21,7 +21,7 @@ from kudos_service.core.security import split_api_key, verify_secret
 from kudos_service.models import ApiKey, KeyStatus, as_utc
 from kudos_service.state import AppState
 
-__all__ = ["SessionDep", "StateDep", "get_session", "get_state", "require_json", "require_scope"]
+__all__ = ["SessionDep", "StateDep", "get_session", "get_state", "json_if_any", "require_json", "require_scope"]
 
 
 async def get_state(request: Request) -> AppState:
@@ -46,6 +46,12 @@ async def require_json(content_type: Annotated[str | None, Header()] = None) -> 
     """Refuse a body that is not declared as JSON."""
     if content_type is None or content_type.split(";")[0].strip().lower() != "application/json":
         raise ApiError(415, "unsupported_media_type", "send the body as JSON with Content-Type: application/json")
+
+
+async def json_if_any(request: Request) -> None:
+    """A body may be left out; one that is sent must be declared as JSON."""
+    if request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers:
+        await require_json(request.headers.get("content-type"))
 
 
 @cache

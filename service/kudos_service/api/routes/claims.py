@@ -23,7 +23,7 @@ from pydantic import BeforeValidator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from kudos_service.api.deps import SessionDep, StateDep, require_json, require_scope
+from kudos_service.api.deps import SessionDep, StateDep, json_if_any, require_json, require_scope
 from kudos_service.api.errors import ApiError
 from kudos_service.api.openapi import AUTH, JSON_BODY, STORAGE, error_responses
 from kudos_service.api.routes.recipients import find_person
@@ -272,6 +272,7 @@ def redeem_claim(state: AppState, token: str, body: ClaimRequest) -> ClaimOut:
 @admin_router.post(
     "/v1/recipients/{handle}/claim-link",
     status_code=201,
+    dependencies=[Depends(require_scope("admin")), Depends(json_if_any)],  # a missing key is 401 before a bad body
     response_model=ClaimLinkOut,
     responses=error_responses(*AUTH, *JSON_BODY, "recipient_not_found", "not_deployed", *STORAGE),
 )

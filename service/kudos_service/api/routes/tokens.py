@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from kudos_chain import KudosError
 from kudos_chain.indexer import index_tokens
-from kudos_service.api.deps import SessionDep, StateDep, require_json, require_scope
+from kudos_service.api.deps import SessionDep, StateDep, json_if_any, require_scope
 from kudos_service.api.errors import ApiError
 from kudos_service.api.openapi import (
     AUTH,
@@ -226,16 +226,10 @@ def award_image(award_id: str, request: Request, state: StateDep, session: Sessi
     return _svg(session, award, "pending")
 
 
-async def _json_if_any(request: Request) -> None:
-    """A body may be left out; one that is sent must be declared as JSON."""
-    if request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers:
-        await require_json(request.headers.get("content-type"))
-
-
 @router.post(
     "/v1/tokens/{token_id}/revoke",
     status_code=202,
-    dependencies=[Depends(_json_if_any)],
+    dependencies=[Depends(json_if_any)],
     response_model=OperationOut,
     responses={
         202: {
