@@ -147,6 +147,12 @@ def resolve_recipients(
         elif custody is None:
             problems.append((index, "chain_not_ready", "a kudos can be held only once the service has its contract"))
             found.append(Destination(""))
+        elif body.recipient_name is not None:
+            problems.append(
+                (index, "recipient_name_held", "a kudos held for someone does not name them in its public metadata: "
+                 "leave recipient_name out (an email recipient's name goes in recipient.name)")
+            )  # fmt: skip
+            found.append(Destination(""))
         else:
             found.append(Destination(custody, held_for=person))
     if problems:
@@ -190,6 +196,26 @@ def accept_awards(
     :raises InvalidRequestError: ``unknown_kind`` for a kind that does not exist.
     :raises ConflictError: ``idempotency_key_reused`` for a key used with another body.
     """
+    new_people: dict[str, Recipient] = session.info.setdefault("kudos_new_people", {})
+    known = set(new_people)
+    try:
+        return _accept_awards(session, settings, api_key, items, catalog, pending)
+    except ServiceError:  # a refused request adds no one to the directory (in a group, the others commit)
+        for email in set(new_people) - known:
+            person = new_people.pop(email)
+            if person in session.new:
+                session.expunge(person)
+        raise
+
+
+def _accept_awards(
+    session: Session,
+    settings: Settings,
+    api_key: ApiKey,
+    items: Sequence[tuple[str, AwardCreate]],
+    catalog: Catalog | None,
+    pending: dict[tuple[int, str], Award] | None,
+) -> list[Accepted]:
     kinds, unknown = resolve_kinds(session, [body.kind for _, body in items], catalog)
     if unknown:
         details = [{"index": i, "field": "kind", "message": f"unknown kind {items[i][1].kind!r}"} for i in unknown]

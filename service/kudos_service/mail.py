@@ -195,9 +195,12 @@ class Mailer:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                if self.before_pass is not None:
+            if self.before_pass is not None:
+                try:
                     self.before_pass()
+                except Exception:  # what writes messages failed; what is queued is still sent
+                    logger.exception("unexpected error before the mailer's pass")
+            try:
                 self.send_due()
             except Exception:  # the database away: the next pass tries again
                 logger.exception("unexpected error in the mailer")
@@ -291,7 +294,13 @@ class Mailer:
         reason = _describe(exc)
         if _permanent(exc) or attempts >= MAX_ATTEMPTS:
             logger.warning("mail %s failed for good after %d attempts: %s", mail.id, attempts, reason)
-            self._record(mail.id, status=MailStatus.FAILED, last_error=reason)
+            self._record(
+                mail.id,
+                status=MailStatus.FAILED,
+                last_error=reason,
+                text_body=redact_links(mail.text_body),  # a link never to be sent is not kept either
+                html_body=None if mail.html_body is None else redact_links(mail.html_body),
+            )
         else:
             logger.info("mail %s not sent (attempt %d), trying again later: %s", mail.id, attempts, reason)
             self._record(mail.id, next_attempt_at=now + retry_delay(attempts), last_error=reason)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -83,6 +84,9 @@ class OpStatus(enum.StrEnum):
     SUPERSEDED = "superseded"
     ABANDONED = "abandoned"
 
+
+#: The rows of live recoveries (stored by the enums' names): see ``uq_operations_live_recover``.
+LIVE_RECOVER = "kind = 'RECOVER' AND status IN ('PENDING', 'IN_FLIGHT', 'MINED')"
 
 #: Operations whose nonce is taken and whose transaction is, or may still be, on chain: what the worker watches.
 LIVE_OPS = (OpStatus.IN_FLIGHT, OpStatus.MINED, OpStatus.DONE)
@@ -206,6 +210,14 @@ class Operation(Base):
     __table_args__ = (
         UniqueConstraint("api_key_id", "idempotency_key", name="uq_operations_idempotency"),
         Index("ix_operations_status_nonce", "status", "nonce"),
+        # One recovery of a kudos on its way at a time, whichever process queues it (a claim, a move by an admin).
+        Index(
+            "uq_operations_live_recover",
+            "token_id",
+            unique=True,
+            sqlite_where=text(LIVE_RECOVER),
+            postgresql_where=text(LIVE_RECOVER),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -316,6 +328,7 @@ class Claim(Base):
     """
 
     __tablename__ = "claims"
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 (an id is never given twice: see operations.claim_id)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     recipient_id: Mapped[int] = mapped_column(ForeignKey("recipients.id", ondelete="CASCADE"), index=True)

@@ -25,10 +25,11 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 from kudos_service.claims.custody import custody_address
 from kudos_service.claims.links import new_claim_token
-from kudos_service.claims.service import _announce, _RacedError
+from kudos_service.claims.service import _announce, _RacedError, move_held
 from kudos_service.claims.siwe import SiweMessage
 from kudos_service.models import Award, Claim, Operation, OpKind, OpStatus, Recipient
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from tests.service.conftest import CONFIRM_TIMEOUT, Service, assert_error, award_body, start_service
 
@@ -498,7 +499,13 @@ def test_claim_attempts_are_limited_per_link_and_client(tmp_path: Path):
     with start_service(tmp_path, claim_attempts_per_minute=3) as limited:
         token = new_claim_token()[0]  # attempts count whether or not the link exists
         body = {"message": "m", "signature": "0x" + "1" * 130}
-        answers = [limited.client.post(f"/v1/claims/{token}", json=body) for _ in range(4)]
+        wallet = {"address": Account.create().address}
+        answers = [
+            limited.client.post(f"/v1/claims/{token}", json=body),
+            limited.client.post(f"/v1/claims/{token}/message", json=wallet),  # asking for the message counts too
+            limited.client.post(f"/v1/claims/{token}", json=body),
+            limited.client.post(f"/v1/claims/{token}", json=body),
+        ]
         assert [a.status_code for a in answers] == [404, 404, 404, 429]
         error = assert_error(answers[-1], 429, "claim_rate_limited")
         assert 1 <= int(answers[-1].headers["Retry-After"]) <= 60, error
@@ -619,6 +626,7 @@ def test_a_bad_claim_link_request_is_a_4xx_and_makes_no_link(
 ):
     address = email()
     held_award(service, address)
+    wait_link(service, address)  # announced: the mailer makes no other link meanwhile
     with service.state.db.session() as session:
         person = session.scalars(select(Recipient).where(Recipient.email == address)).one()
         links = session.scalar(select(func.count()).select_from(Claim).where(Claim.recipient_id == person.id))
@@ -651,3 +659,119 @@ def test_admin_actions_on_an_unknown_person_are_404(service: Service, handle: st
     for method, path in [("post", "claim-link"), ("delete", "claim-link"), ("post", "held/move")]:
         response = service.client.request(method, f"/v1/recipients/{handle}/{path}", headers=service.auth("admin"))
         assert_error(response, 404, "recipient_not_found")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# What the review of the first version found
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def person_of(service: Service, address: str) -> Recipient:
+    with service.state.db.session() as session:
+        person = session.scalars(select(Recipient).where(Recipient.email == address)).one()
+        session.expunge(person)
+        return person
+
+
+def test_the_database_keeps_a_kudos_from_two_live_moves_whoever_queues_them(service: Service):
+    address = email()
+    award = held_award(service, address)
+    person = person_of(service, address)
+    service.state.worker.stop()  # the moves stay pending while the test looks
+    try:
+        with service.state.db.session() as session:
+            (first,) = move_held(
+                session, person, Account.create().address, signer="", contract=service.ctx.client.address
+            )
+        with service.state.db.session() as session:  # as a second process would
+            session.add(replace_op(first, Account.create().address))
+            with pytest.raises(IntegrityError):
+                session.flush()
+            session.rollback()
+        with service.state.db.session() as session:
+            assert move_held(session, person, Account.create().address, signer="",
+                             contract=service.ctx.client.address) == []  # fmt: skip
+            live = session.scalars(select(Operation).where(Operation.token_id == award["token_id"])).all()
+            assert [op.argument for op in live if op.kind == OpKind.RECOVER] == [first.argument]
+    finally:
+        service.state.worker = restart_worker(service)
+
+
+def replace_op(op: Operation, wallet: str) -> Operation:
+    return Operation(kind=OpKind.RECOVER, status=OpStatus.PENDING, signer="", to_address=op.to_address,
+                     data=b"", token_id=op.token_id, argument=wallet, replacements=0)  # fmt: skip
+
+
+def restart_worker(service: Service) -> Any:
+    from kudos_service.delivery import Worker  # noqa: PLC0415
+
+    state = service.state
+    worker = Worker(state.settings, state.db, state.chain, state.metrics)
+    worker.start()
+    return worker
+
+
+def test_a_changed_email_ends_the_links_sent_to_the_old_one_and_withdraws_their_mail(service: Service):
+    address = email()
+    held_award(service, address)
+    token = wait_link(service, address)
+    person = person_of(service, address)
+    changed = service.client.patch(f"/v1/recipients/{person.handle}", json={"email": email()},
+                                   headers=service.auth("admin"))  # fmt: skip
+    assert changed.status_code == 200, changed.text
+    assert service.client.get(f"/v1/claims/{token}").json()["state"] == "revoked"
+    mails = service.client.get("/v1/mails", params={"limit": 200}, headers=service.auth("admin")).json()["items"]
+    (old,) = [m for m in mails if m["to"] == address]
+    assert old["status"] == "failed"
+    assert old["last_error"] == "withdrawn: the person's email address changed"
+    assert token not in old["text"]  # the copy kept no longer opens anything
+
+
+def test_withdrawing_the_links_withdraws_their_mail_too(service: Service):
+    address = email()
+    held_award(service, address)
+    token = wait_link(service, address)
+    person = person_of(service, address)
+    assert service.client.delete(f"/v1/recipients/{person.handle}/claim-link",
+                                 headers=service.auth("admin")).status_code == 204  # fmt: skip
+    mails = service.client.get("/v1/mails", params={"limit": 200}, headers=service.auth("admin")).json()["items"]
+    (old,) = [m for m in mails if m["to"] == address]
+    assert (old["status"], token in old["text"]) == ("failed", False)
+
+
+def test_the_custody_address_is_nobody_s_wallet_in_the_directory(service: Service):
+    body = {"handle": f"c{os.urandom(4).hex()}", "external_id": os.urandom(6).hex(), "display_name": "C",
+            "wallet_address": custody(service)}  # fmt: skip
+    error = assert_error(service.client.post("/v1/recipients", json=body, headers=service.auth("admin")), 422,
+                         "invalid_request")  # fmt: skip
+    assert error["details"][0]["field"] == "wallet_address"
+    del body["wallet_address"]
+    assert service.client.post("/v1/recipients", json=body, headers=service.auth("admin")).status_code == 201
+    patched = service.client.patch(f"/v1/recipients/{body['handle']}", json={"wallet_address": custody(service)},
+                                   headers=service.auth("admin"))  # fmt: skip
+    assert_error(patched, 422, "invalid_request")
+
+
+def test_a_held_kudos_names_no_one_in_its_public_metadata(service: Service):
+    before = service.award_count()
+    refused = service.post_award(award_body(recipient={"email": email()}, recipient_name="Sam Candidate"))
+    error = assert_error(refused, 422, "recipient_name_held")
+    assert error["details"][0]["field"] == "recipient"
+    assert service.award_count() == before
+
+
+def test_a_refused_request_adds_no_one_to_the_directory(service: Service):
+    address = email()
+    items = [
+        award_body(recipient={"email": address}, idempotency_key=os.urandom(8).hex()),
+        award_body(recipient="@nobody.at.all", idempotency_key=os.urandom(8).hex()),
+    ]
+    assert_error(service.post_batch(items), 422, "unknown_recipient")
+    with service.state.db.session() as session:
+        assert session.scalars(select(Recipient).where(Recipient.email == address)).first() is None
+
+
+def test_a_claim_id_is_never_given_twice(service: Service):
+    with service.state.db.engine.connect() as conn:
+        table = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'claims'").scalar_one()
+    assert "AUTOINCREMENT" in table  # a removed person's claim id never comes back on another's page

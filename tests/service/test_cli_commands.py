@@ -202,13 +202,18 @@ def test_award_without_wait_answers_at_once_with_the_award_and_its_key(live_serv
 def test_award_to_an_email_address_holds_the_kudos_for_the_person(live_service: LiveService):
     address = f"cand.{os.urandom(4).hex()}@example.com"
     result = kudos(live_service, "award", address, "mentor", "Thanks for the interview!", "--from", "Grace",
-                   "--wait", "20")  # fmt: skip
+                   "--name", "Sam", "--wait", "20")  # fmt: skip
     assert result.exit_code == 0, result.stderr
     out = shown(result.stdout)
     ctx = live_service.state.chain.get()
     custody = custody_address(ctx.chain_id, ctx.client.address)
     assert out["recipient"] == f"{custody} (custody: held until they claim it)"
     assert ctx.client.kudos(int(out["token id"])).owner == custody
+    with live_service.state.db.session() as session:  # the name went to the directory, not to the metadata
+        award = session.get_one(Award, out["award"])
+        assert award.recipient_name is None
+        assert award.held_for is not None
+        assert award.held_for.display_name == "Sam"
 
 
 @pytest.mark.parametrize(

@@ -205,3 +205,9 @@ def test_hostile_text_is_refused_without_crashing():
     for text in ("\x00" * 10_000, "\n" * 100_000, "é wants you to sign in with your Ethereum account:\n" * 1000):
         with pytest.raises(SiweError):
             check(text, "0x" + "00" * 65)
+
+
+def test_times_at_the_end_of_the_calendar_are_refused_not_crashed():
+    far = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+    refused("siwe_malformed", message(issued_at=far, expiration_time=None).text())
+    refused("siwe_not_yet_valid", message(issued_at=NOW - timedelta(minutes=1), not_before=far).text())

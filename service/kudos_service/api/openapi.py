@@ -381,6 +381,14 @@ ERROR_CODES: dict[str, ErrorCode] = {
         ),
         ErrorCode(
             422,
+            "recipient_name_held",
+            "A kudos held for a person without a wallet does not name them in its public metadata: leave "
+            "`recipient_name` out (an email recipient's name goes in `recipient.name`, for the directory only).",
+            "a kudos held for someone does not name them in its public metadata",
+            ({"field": "recipient", "message": "a kudos held for someone does not name them in its public metadata"},),
+        ),
+        ErrorCode(
+            422,
             "wallet_is_custody",
             "The sign-in message names the custody address: a claim goes to the person's own wallet.",
             "the custody address cannot claim: sign with your own wallet",
@@ -518,6 +526,7 @@ AWARD_REFUSALS = (
     "unknown_kind",
     "unknown_recipient",
     "chain_not_ready",
+    "recipient_name_held",
     "invalid_recipient",
     "contract_recipient",
     "idempotency_key_reused",

@@ -21,24 +21,25 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kudos_chain.client import recover_calldata
 from kudos_service.claims.custody import custody_address
 from kudos_service.claims.emails import HeldKudos, claim_email
-from kudos_service.claims.links import is_well_formed, new_claim_token, token_hash
+from kudos_service.claims.links import is_well_formed, new_claim_token, redact_links, token_hash
 from kudos_service.claims.siwe import SiweMessage, verify
 from kudos_service.core.config import Settings
 from kudos_service.core.db import Database
 from kudos_service.errors import GoneError, InvalidRequestError, NotFoundError
 from kudos_service.mail import queue_mail
 from kudos_service.models import (
-    LIVE_OPS,
     Award,
     AwardStatus,
     Claim,
     Kind,
     Mail,
+    MailStatus,
     Operation,
     OpKind,
     OpStatus,
@@ -78,6 +79,9 @@ class ClaimNotFoundError(NotFoundError):
 
 
 ClaimState = str  # "open", "used", "expired" or "revoked"
+
+#: A recovery in these states is on its way: a second one of the same kudos is never queued.
+MOVING = (OpStatus.PENDING, OpStatus.IN_FLIGHT, OpStatus.MINED)
 
 
 def _not_found() -> ClaimNotFoundError:
@@ -157,11 +161,7 @@ def issue_link(
     """A new claim link for ``person``, valid ``settings.claim_link_days``; every earlier open link of theirs ends
     (a new link ends the old one). Flushed in ``session``'s transaction."""
     now = now or utcnow()
-    session.execute(
-        update(Claim)
-        .where(Claim.recipient_id == person.id, Claim.used_at.is_(None), Claim.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
+    end_links(session, person.id, now=now, why="a newer link replaced this one")
     token, digest = new_claim_token()
     claim = Claim(
         recipient_id=person.id,
@@ -174,6 +174,30 @@ def issue_link(
     session.add(claim)
     session.flush()
     return IssuedLink(url=f"{settings.base_url}/claim/{token}", claim=claim)
+
+
+def end_links(session: Session, person_id: int, *, now: datetime, why: str) -> int:
+    """End every open link of a person (the person's row locked first), and withdraw the claim emails not yet sent:
+    a link that no longer works is not mailed, and the copy kept loses it. How many links ended."""
+    lock_person(session, person_id)
+    ended = session.execute(
+        update(Claim)
+        .where(Claim.recipient_id == person_id, Claim.used_at.is_(None), Claim.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    for mail in session.scalars(
+        select(Mail).where(
+            Mail.recipient_id == person_id,
+            Mail.purpose == "claim",
+            Mail.status.in_((MailStatus.QUEUED, MailStatus.KEPT)),
+        )
+    ):
+        mail.status = MailStatus.FAILED
+        mail.last_error = f"withdrawn: {why}"
+        mail.text_body = redact_links(mail.text_body)
+        mail.html_body = None if mail.html_body is None else redact_links(mail.html_body)
+    return int(ended.rowcount)  # type: ignore[attr-defined]
 
 
 def _claim_uri(settings: Settings) -> str:
@@ -213,24 +237,41 @@ def _recover_op(claim_id: int | None, award: Award, wallet: str, *, signer: str,
     )
 
 
+def lock_person(session: Session, person_id: int) -> Recipient:
+    """The person's row, locked until the transaction ends (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite lets
+    one writer at a time anyway): what changes their links and moves, from any process, goes one at a time."""
+    return session.scalars(select(Recipient).where(Recipient.id == person_id).with_for_update()).one()
+
+
 def move_held(
     session: Session, person: Recipient, wallet: str, *, signer: str, contract: str, claim_id: int | None = None
 ) -> list[Operation]:
     """Put the ``recover`` of every confirmed kudos held for ``person`` to ``wallet`` in the outbox (once: a kudos
-    whose recovery is already on its way is left to it). Kudos held but not yet confirmed follow when they are
+    whose recovery is already on its way is left to it, and a unique index on the live recoveries of a token
+    keeps two processes from both queuing one). Kudos held but not yet confirmed follow when they are
     (:func:`announce_held` moves them to the wallet the person claimed with)."""
-    moving = select(Operation.token_id).where(
-        Operation.kind == OpKind.RECOVER, Operation.status.in_((OpStatus.PENDING, *LIVE_OPS))
+    lock_person(session, person.id)
+    held = [a for a in held_awards(session, person.id) if a.status == AwardStatus.CONFIRMED and a.token_id is not None]
+    moving = set(
+        session.scalars(
+            select(Operation.token_id).where(
+                Operation.kind == OpKind.RECOVER,
+                Operation.status.in_(MOVING),
+                Operation.token_id.in_([a.token_id for a in held]),
+            )
+        )
     )
-    ops = [
-        _recover_op(claim_id, award, wallet, signer=signer, contract=contract)
-        for award in held_awards(session, person.id)
-        if award.status == AwardStatus.CONFIRMED
-        and award.token_id is not None
-        and award.token_id not in set(session.scalars(moving))
-    ]
-    session.add_all(ops)
-    session.flush()
+    ops: list[Operation] = []
+    for award in held:
+        if award.token_id in moving:
+            continue
+        op = _recover_op(claim_id, award, wallet, signer=signer, contract=contract)
+        try:
+            with session.begin_nested():
+                session.add(op)
+        except IntegrityError:  # another process queued its move meanwhile
+            continue
+        ops.append(op)
     return ops
 
 
@@ -272,6 +313,7 @@ def redeem(
     wallet = signed.address
     if wallet == custody_address(chain_id, contract):
         raise InvalidRequestError("wallet_is_custody", "the custody address cannot claim: sign with your own wallet")
+    lock_person(session, claim.recipient_id)
     taken = session.execute(
         update(Claim)
         .where(
@@ -298,7 +340,14 @@ def redeem(
 
 def claim_progress(session: Session, claim: Claim) -> list[Operation]:
     """The ``recover`` operations of a used claim, oldest first."""
-    return list(session.scalars(select(Operation).where(Operation.claim_id == claim.id).order_by(Operation.id)))
+    held_for_them = select(Award.token_id).where(Award.held_for_id == claim.recipient_id)
+    return list(
+        session.scalars(
+            select(Operation)
+            .where(Operation.claim_id == claim.id, Operation.token_id.in_(held_for_them))
+            .order_by(Operation.id)
+        )
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -328,9 +377,12 @@ def person_for_email(session: Session, email: str, name: str | None, new: dict[s
     if found is not None:
         return found
     handle = _free_handle(session, email, {p.handle for p in new.values()})
+    external_id = f"mailto:{email}"
+    if session.scalars(select(Recipient.id).where(Recipient.external_id == external_id)).first() is not None:
+        external_id = f"mailto:{email}#{handle}"  # the address was someone's before their email changed
     person = Recipient(
         handle=handle,
-        external_id=f"mailto:{email}",
+        external_id=external_id,
         display_name=name or email.partition("@")[0],
         email=email,
         show_name=False,

@@ -228,7 +228,10 @@ def verify(
         raise SiweError("siwe_chain_mismatch", f"the sign-in message is for chain {message.chain_id}, not {chain_id}")
     if message.nonce != nonce:
         raise SiweError("siwe_nonce_mismatch", "the sign-in message's nonce is not the one this claim gave")
-    ends = [message.issued_at + max_age, *([message.expiration_time] if message.expiration_time else [])]
+    try:
+        ends = [message.issued_at + max_age, *([message.expiration_time] if message.expiration_time else [])]
+    except OverflowError:  # Issued At in year 9999
+        raise _malformed("Issued At is out of range") from None
     if now >= min(ends):
         raise SiweError("siwe_expired", "the sign-in message has expired: sign a new one")
     starts = [message.issued_at, *([message.not_before] if message.not_before else [])]

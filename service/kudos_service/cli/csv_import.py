@@ -167,7 +167,10 @@ def check_award(fields: dict[str, Any]) -> tuple[dict[str, Any] | None, list[str
     or None and every problem."""
     recipient = fields.get("recipient")
     if isinstance(recipient, str) and "@" in recipient[1:] and not recipient.startswith("@"):
-        fields = fields | {"recipient": {"email": recipient}}  # a person without a wallet: held for them
+        # A person by email: the kudos is held for them if they have no wallet, and then their name is not put in
+        # the public metadata: it goes to the directory with the address.
+        person = {"email": recipient} | ({"name": fields["recipient_name"]} if fields.get("recipient_name") else {})
+        fields = fields | {"recipient": person, "recipient_name": None}
     try:
         award = AwardCreate.model_validate(fields)
     except ValidationError as exc:

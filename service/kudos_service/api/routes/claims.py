@@ -34,6 +34,7 @@ from kudos_service.claims.service import (
     CLAIM_STATEMENT,
     claim_progress,
     claim_state,
+    end_links,
     find_claim,
     held_awards,
     issue_link,
@@ -182,7 +183,7 @@ def claim_view(state: AppState, session: Session, claim: Claim) -> ClaimOut:
         state=current,  # type: ignore[arg-type]
         expires_at=as_utc(claim.expires_at),
         wallet_address=claim.wallet_address,
-        done=current == "used" and all(k.status in ("in_wallet", "failed") for k in kudos),
+        done=current == "used" and bool(kudos) and all(k.status in ("in_wallet", "failed") for k in kudos),
         kudos=kudos,
         sign_in=sign_in,
         chain_id=chain_id,
@@ -208,9 +209,10 @@ def check_attempt(state: AppState, request: Request, token: str) -> None:
 
 
 @router.get("/{token}", response_model=ClaimOut, responses=error_responses("claim_not_found", "not_deployed", *STORAGE))
-def get_claim(token: str, state: StateDep, session: SessionDep) -> ClaimOut:
+def get_claim(token: str, state: StateDep, session: SessionDep, response: Response) -> ClaimOut:
     """The kudos a claim link is for and where they are; for an open link, what the sign-in message must say.
     No API key: the link is the credential."""
+    response.headers["Cache-Control"] = "no-store"
     return claim_view(state, session, find_claim(session, token))
 
 
@@ -218,10 +220,15 @@ def get_claim(token: str, state: StateDep, session: SessionDep) -> ClaimOut:
     "/{token}/message",
     response_model=ClaimMessageOut,
     dependencies=[Depends(require_json)],
-    responses=error_responses(*JSON_BODY, *CLAIM_ERRORS, "not_deployed", *STORAGE),
+    responses=error_responses(*JSON_BODY, *CLAIM_ERRORS, "claim_rate_limited", "not_deployed", *STORAGE),
 )
-def claim_message(token: str, body: ClaimMessageRequest, state: StateDep, session: SessionDep) -> ClaimMessageOut:
-    """The EIP-4361 message the wallet ``address`` signs (`personal_sign`) to claim; valid for 10 minutes."""
+def claim_message(
+    token: str, body: ClaimMessageRequest, request: Request, state: StateDep, session: SessionDep, response: Response
+) -> ClaimMessageOut:
+    """The EIP-4361 message the wallet ``address`` signs (`personal_sign`) to claim; valid for 10 minutes. Counted
+    in the claim attempts' limit, as the claim is."""
+    check_attempt(state, request, token)
+    response.headers["Cache-Control"] = "no-store"
     claim = find_claim(session, token)
     refuse_closed(claim, utcnow())
     chain_id, _ = _deployment(state, session)
@@ -236,13 +243,14 @@ def claim_message(token: str, body: ClaimMessageRequest, state: StateDep, sessio
     dependencies=[Depends(require_json)],
     responses=error_responses(*JSON_BODY, *CLAIM_ERRORS, *SIWE_ERRORS, "claim_rate_limited", "not_deployed", *STORAGE),
 )
-async def claim(token: str, body: ClaimRequest, request: Request, state: StateDep) -> ClaimOut:
+async def claim(token: str, body: ClaimRequest, request: Request, state: StateDep, response: Response) -> ClaimOut:
     """Claim: the signed sign-in message proves the wallet is the person's; every kudos held for them moves to it
     (the contract's `recover`, through the outbox). A link claims once: of two concurrent claims one wins, the
     other is refused `claim_used`. Follow the move with `GET /v1/claims/{token}`."""
     check_attempt(state, request, token)
     view = await run_in_threadpool(redeem_claim, state, token, body)
     state.worker.wake()
+    response.headers["Cache-Control"] = "no-store"
     return view
 
 
@@ -314,13 +322,11 @@ def new_claim_link(
     responses=error_responses(*AUTH, "recipient_not_found", *STORAGE),
 )
 def revoke_claim_links(handle: str, session: SessionDep, _: AdminKey) -> Response:
-    """End every open claim link of a person (a link sent to a wrong address, say). What is held stays held."""
+    """End every open claim link of a person (a link sent to a wrong address, say), and withdraw the claim emails not
+    yet sent. What is held stays held; the next kudos confirmed for them is announced with a new link, to the email
+    address the directory has then."""
     person = find_person(session, handle)
-    now = utcnow()
-    for claim in session.scalars(
-        select(Claim).where(Claim.recipient_id == person.id, Claim.used_at.is_(None), Claim.revoked_at.is_(None))
-    ):
-        claim.revoked_at = now
+    end_links(session, person.id, now=utcnow(), why="an admin withdrew the person's links")
     return Response(status_code=204)
 
 

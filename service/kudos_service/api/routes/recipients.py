@@ -18,7 +18,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from kudos_service.api.deps import SessionDep, require_json, require_scope
+from kudos_service.api.deps import SessionDep, StateDep, require_json, require_scope
 from kudos_service.api.errors import ApiError
 from kudos_service.api.openapi import (
     AUTH,
@@ -29,9 +29,11 @@ from kudos_service.api.openapi import (
     error_responses,
     request_examples,
 )
-from kudos_service.claims.service import held_awards
-from kudos_service.models import ApiKey, Award, AwardStatus, Recipient
+from kudos_service.claims.custody import custody_address
+from kudos_service.claims.service import end_links, held_awards
+from kudos_service.models import ApiKey, Award, AwardStatus, Recipient, utcnow
 from kudos_service.schemas import RecipientCreate, RecipientOut, RecipientPage, RecipientUpdate, whole_number
+from kudos_service.state import AppState
 
 router = APIRouter(prefix="/v1/recipients", tags=["recipients"])
 
@@ -66,8 +68,9 @@ def _refuse_taken(session: Session, values: dict[str, str | None], *, other_than
     responses=error_responses(*AUTH, *JSON_BODY, "recipient_exists", *STORAGE),
     openapi_extra=request_examples("A person with a wallet", RECIPIENT_EXAMPLE),
 )
-def create_recipient(body: RecipientCreate, session: SessionDep, _: AdminKey) -> Recipient:
+def create_recipient(body: RecipientCreate, state: StateDep, session: SessionDep, _: AdminKey) -> Recipient:
     """Add a person to the directory."""
+    _refuse_custody(state, session, body.wallet_address)
     _refuse_taken(
         session,
         {
@@ -88,6 +91,14 @@ def create_recipient(body: RecipientCreate, session: SessionDep, _: AdminKey) ->
             "someone in the directory has this handle, external_id, slack_user_id or email already",
         ) from None
     return person
+
+
+def _refuse_custody(state: AppState, session: Session, wallet: str | None) -> None:
+    """The custody address is nobody's wallet: kudos awarded to it for a person would be held for no one."""
+    deployment = state.catalog.deployment(session)
+    if wallet is not None and deployment is not None and wallet == custody_address(*deployment):
+        message = "the custody address holds kudos for people without a wallet: it is nobody's wallet"
+        raise ApiError(422, "invalid_request", message, [{"field": "wallet_address", "message": message}])
 
 
 def _views(session: Session, people: Sequence[Recipient]) -> list[RecipientOut]:
@@ -166,13 +177,18 @@ def get_recipient(handle: str, session: SessionDep, _: AdminKey) -> RecipientOut
     responses=error_responses(*AUTH, *JSON_BODY, "recipient_not_found", "recipient_exists", *STORAGE),
     openapi_extra=request_examples("Let anyone find the person by handle", RECIPIENT_UPDATE_EXAMPLE),
 )
-def update_recipient(handle: str, body: RecipientUpdate, session: SessionDep, _: AdminKey) -> RecipientOut:
+def update_recipient(
+    handle: str, body: RecipientUpdate, state: StateDep, session: SessionDep, _: AdminKey
+) -> RecipientOut:
     """Change a person's entry: their display name, wallet, email, Slack user id, and what they allow the public
     pages to show (`show_name`, `listed`). A field left out is kept; the handle and the external id do not change.
     The answer's `held` counts the kudos held for them: given a wallet, they move there with
     `POST /v1/recipients/{handle}/held/move`."""
     person = find_person(session, handle)
     changes = body.model_dump(exclude_none=True)
+    _refuse_custody(state, session, changes.get("wallet_address"))
+    if changes.get("email", person.email) != person.email:  # links sent to the old address stop working
+        end_links(session, person.id, now=utcnow(), why="the person's email address changed")
     _refuse_taken(
         session,
         {"slack_user_id": changes.get("slack_user_id"), "email": changes.get("email")},

@@ -21,6 +21,9 @@ down_revision = "0006"
 branch_labels = None
 depends_on = None
 
+#: One live recovery of a kudos at a time (the enums are stored by name).
+_LIVE_RECOVER = "kind = 'RECOVER' AND status IN ('PENDING', 'IN_FLIGHT', 'MINED')"
+
 
 def upgrade() -> None:
     op.create_table(
@@ -35,6 +38,7 @@ def upgrade() -> None:
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("wallet_address", sa.String(42), nullable=True),
         sa.Column("api_key_id", sa.Integer(), sa.ForeignKey("api_keys.id"), nullable=True),
+        sqlite_autoincrement=True,  # a claim id is never given again: operations.claim_id may outlive its claim
     )
     op.create_index("ix_claims_recipient_id", "claims", ["recipient_id"])
     op.add_column("recipients", sa.Column("email", sa.String(320), nullable=True))
@@ -49,9 +53,14 @@ def upgrade() -> None:
     op.add_column("awards", sa.Column("announced_at", sa.DateTime(timezone=True), nullable=True))
     op.add_column("operations", sa.Column("claim_id", sa.Integer(), nullable=True))
     op.create_index("ix_operations_claim_id", "operations", ["claim_id"])
+    live = sa.text(_LIVE_RECOVER)
+    op.create_index(
+        "uq_operations_live_recover", "operations", ["token_id"], unique=True, sqlite_where=live, postgresql_where=live
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("uq_operations_live_recover", "operations")
     op.drop_index("ix_operations_claim_id", "operations")
     op.drop_column("operations", "claim_id")
     op.drop_column("awards", "announced_at")
