@@ -458,3 +458,17 @@ def test_once_sent_a_claim_link_is_cut_out_of_the_copy_kept(
     assert record.html_body is not None
     assert token not in record.html_body
     assert "https://kudos.example/claim/…" in record.text_body
+
+
+def test_a_claim_link_that_can_never_be_sent_is_not_kept_either(
+    db: Database, inbox: Inbox, plain_server: int, clock: Clock
+):
+    inbox.rcpt_answer = "550 5.1.1 No such user"
+    token = new_claim_token()[0]
+    link = f"https://kudos.example/claim/{token}"
+    refused = queue(db, to="nobody@example.com", text=f"Claim it: {link}\n", html=f'<a href="{link}">Claim</a>')
+    assert Mailer(db, plain(plain_server), clock=clock).send_due() == 0
+    record = stored(db, refused)
+    assert record.status == MailStatus.FAILED
+    assert token not in record.text_body
+    assert token not in (record.html_body or "")
