@@ -231,6 +231,7 @@ def test_a_key_revoked_through_the_api_is_refused_at_once(service: Service, monk
     monkeypatch.setattr(service.state.api_keys, "ttl", 3600.0)  # only the revocation itself may refresh the cache
     key = create_key(service.data_dir, "award")
     assert award_with(service, key).status_code == 202  # cached now
+    service.state.api_keys.close()  # its last use is written in the background: written now, before the revocation
 
     response = revoke(service, prefix_of(key))
     assert response.status_code == 200, response.text
