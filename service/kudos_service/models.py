@@ -341,6 +341,8 @@ class Claim(Base):
     #: The wallet that signed in and received the kudos.
     wallet_address: Mapped[str | None] = mapped_column(String(42))
     api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))  # who asked for it (None: the service)
+    #: An admin asked for it by email while nothing held was confirmed yet: the first announcement emails a link.
+    email_wanted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     recipient: Mapped[Recipient] = relationship()
 

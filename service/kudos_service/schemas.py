@@ -747,9 +747,10 @@ class ClaimLinkOut(BaseModel):
     url: str
     expires_at: datetime
     held: int = Field(description="How many kudos are held for the person now.")
-    mail_status: Literal["queued", "none"] = Field(
-        description="`queued`: emailed to the person's address (kept for admins without a mail server); `none`: "
-        "the person has no email address, or `send_email` was false."
+    mail_status: Literal["queued", "when_confirmed", "none"] = Field(
+        description="`queued`: emailed to the person's address (kept for admins without a mail server); "
+        "`when_confirmed`: nothing held for them is on chain yet, so a link is emailed once something is (that "
+        "link replaces this one); `none`: the person has no email address, or `send_email` was false."
     )
 
 

@@ -775,3 +775,19 @@ def test_a_claim_id_is_never_given_twice(service: Service):
     with service.state.db.engine.connect() as conn:
         table = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'claims'").scalar_one()
     assert "AUTOINCREMENT" in table  # a removed person's claim id never comes back on another's page
+
+
+def test_a_link_an_admin_wants_emailed_before_anything_is_on_chain_is_emailed_when_something_is(tmp_path: Path):
+    with start_service(tmp_path) as running:
+        address = email()
+        running.state.worker.stop()  # the award waits in the queue
+        queued = running.post_award(award_body(recipient={"email": address}))
+        assert queued.status_code == 202
+        with running.state.db.session() as session:
+            handle = session.scalars(select(Recipient.handle).where(Recipient.email == address)).one()
+        made = running.client.post(f"/v1/recipients/{handle}/claim-link", headers=running.auth("admin")).json()
+        assert (made["held"], made["mail_status"]) == (1, "when_confirmed")
+        running.state.worker = restart_worker(running)
+        running.wait_confirmed(queued.json()["id"])
+        token = wait_link(running, address)  # the person is emailed a link after all
+        assert running.client.get(f"/v1/claims/{token}").json()["state"] == "open"

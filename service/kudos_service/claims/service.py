@@ -443,13 +443,16 @@ class _RacedError(Exception):
 def announce_held(
     db: Database, *, settings: Settings, chain_name: str, signer: str, contract: str, now: datetime | None = None
 ) -> int:
-    """Announce the held kudos confirmed since the last pass, a person at a time, each in its own transaction: a
-    person who claimed before (their last link used, with the wallet they have now) has the new kudos moved there;
-    a person whose open link was made after these kudos were accepted (by an admin, say) keeps it, since a link
-    claims everything held at the time of the claim; anyone else with an email address gets a new claim link and an
-    email listing everything held for them (without one, an admin asks for the link). Each award is announced
-    once: a conditional ``UPDATE`` of ``announced_at`` lets one process of several do it. The number of people
-    announced to."""
+    """Announce the held kudos confirmed since the last pass, a person at a time, each in its own transaction:
+
+    - a person who claimed before (their last link used, with the wallet they have now) has them moved there;
+    - a person whose open link was made after these kudos were accepted (by an admin, say) keeps it, since a link
+      claims everything held at the time of the claim, unless the admin wanted it emailed, which waited for this;
+    - anyone else with an email address gets a new claim link and an email listing everything held for them
+      (without one, an admin asks for the link).
+
+    Each award is announced once: a conditional ``UPDATE`` of ``announced_at`` lets one process of several do it.
+    The number of people announced to."""
     now = now or utcnow()
     with db.session() as session:
         rows = session.execute(
@@ -512,7 +515,12 @@ def _announce(
     earliest = min(as_utc(t) for t in session.scalars(select(Award.created_at).where(Award.id.in_(award_ids))))
     if wallet is not None and last is not None and last.used_at is not None and last.wallet_address == wallet:
         move_held(session, person, wallet, signer=signer, contract=contract, claim_id=last.id)
-    elif last is not None and claim_state(last, now) == "open" and as_utc(last.created_at) >= earliest:
+    elif (
+        last is not None
+        and claim_state(last, now) == "open"
+        and as_utc(last.created_at) >= earliest
+        and not (last.email_wanted and person.email is not None)
+    ):
         pass  # a link made since these awards (an admin's) claims them too: it is not ended by another
     elif person.email is not None:
         link = issue_link(session, person, settings=settings, now=now)

@@ -302,6 +302,7 @@ def new_claim_link(
     mail = None
     if (body is None or body.send_email) and person.email is not None:
         ready = [a for a in held if a.status == AwardStatus.CONFIRMED]
+        link.claim.email_wanted = not ready  # nothing on chain to announce yet: emailed when something is
         if ready:
             mail = queue_claim_mail(session, person, link, ready, settings=state.settings,
                                     chain_name=chain_name(chain_id))  # fmt: skip
@@ -311,7 +312,7 @@ def new_claim_link(
         url=link.url,
         expires_at=as_utc(link.claim.expires_at),
         held=len(held),
-        mail_status="queued" if mail is not None else "none",
+        mail_status="queued" if mail is not None else "when_confirmed" if link.claim.email_wanted else "none",
     )
 
 

@@ -38,6 +38,7 @@ def upgrade() -> None:
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("wallet_address", sa.String(42), nullable=True),
         sa.Column("api_key_id", sa.Integer(), sa.ForeignKey("api_keys.id"), nullable=True),
+        sa.Column("email_wanted", sa.Boolean(), nullable=False, server_default=sa.false()),
         sqlite_autoincrement=True,  # a claim id is never given again: operations.claim_id may outlive its claim
     )
     op.create_index("ix_claims_recipient_id", "claims", ["recipient_id"])
