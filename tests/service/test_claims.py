@@ -23,11 +23,14 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
+from kudos_service.chain_access import chain_name
 from kudos_service.claims.custody import custody_address
 from kudos_service.claims.links import new_claim_token
 from kudos_service.claims.service import _announce, _RacedError, move_held
 from kudos_service.claims.siwe import SiweMessage
-from kudos_service.models import Award, Claim, Operation, OpKind, OpStatus, Recipient
+from kudos_service.core.config import Settings
+from kudos_service.models import Award, Claim, Mail, Operation, OpKind, OpStatus, Recipient
+from kudos_service.state import build_state
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -233,7 +236,7 @@ def open_link(service: Service) -> tuple[str, dict[str, Any]]:
     return token, service.client.get(f"/v1/claims/{token}").json()
 
 
-@pytest.mark.parametrize("token", [new_claim_token()[0], "short", "x" * 43 + "!", "%00" * 15])
+@pytest.mark.parametrize("token", ["Q" * 43, "short", "x" * 43 + "!", "%00" * 15])  # fixed ids: mutmut runs by id
 def test_a_forged_or_malformed_link_is_404_and_says_nothing_more(service: Service, token: str):
     for response in (
         service.client.get(f"/v1/claims/{token}"),
@@ -791,3 +794,47 @@ def test_a_link_an_admin_wants_emailed_before_anything_is_on_chain_is_emailed_wh
         running.wait_confirmed(queued.json()["id"])
         token = wait_link(running, address)  # the person is emailed a link after all
         assert running.client.get(f"/v1/claims/{token}").json()["state"] == "open"
+
+
+def test_the_announcement_names_the_chain_and_moves_with_the_service_s_signer(tmp_path: Path):
+    """``AppState.announce_held`` as the mailer calls it: the email names the chain, and a kudos that follows a
+    claimed person is queued for the service's signer."""
+    with start_service(tmp_path) as running:
+        state = running.state
+        state.mailer.stop()  # the test announces
+        address = email()
+        first = held_award(running, address)
+        assert state.announce_held() == 1
+        with state.db.session() as session:
+            (mail,) = session.scalars(select(Mail).where(Mail.to_address == address)).all()
+            assert chain_name(running.ctx.chain.chain_id) in mail.text_body
+            found = LINK.search(mail.text_body)
+            assert found is not None
+        token = found.group(1)
+        state.worker.stop()
+        later = running.post_award(award_body(recipient={"email": address}))  # held, still queued
+        wallet = Account.create()
+        assert running.client.post(f"/v1/claims/{token}", json=signed_claim(running, token, wallet)).status_code == 202
+        state.worker = restart_worker(running)
+        running.wait_confirmed(later.json()["id"])
+        wait_done(running, token)
+        state.worker.stop()  # what announce_held queues is looked at before any worker signs it
+        assert state.announce_held() == 1
+        with state.db.session() as session:
+            later_token = session.get_one(Award, later.json()["id"]).token_id
+            (move,) = session.scalars(select(Operation).where(Operation.token_id == later_token,
+                                                              Operation.kind == OpKind.RECOVER)).all()  # fmt: skip
+            assert (move.signer, move.argument, move.status) == (
+                running.ctx.signer.address,
+                wallet.address,
+                OpStatus.PENDING,
+            )
+        assert first["token_id"] != later_token
+
+
+def test_nothing_is_announced_before_the_service_has_its_contract(tmp_path: Path):
+    state = build_state(Settings(data_dir=tmp_path, rpc_url=None, database_url=None, run_worker=False))
+    try:
+        assert state.announce_held() == 0
+    finally:
+        state.db.dispose()
