@@ -11,7 +11,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from kudos_service.core.db import Database
-from kudos_service.models import Award, AwardStatus, Mail, MailStatus
+from kudos_service.models import Award, AwardStatus, Mail, MailStatus, still_held
 
 __all__ = ["Metrics"]
 
@@ -33,16 +33,7 @@ class _AwardCollector(Collector):
             value=float(counts.get(AwardStatus.QUEUED, 0)),
         )
         with self.db.session() as session:
-            held = session.scalar(
-                select(func.count())
-                .select_from(Award)
-                .where(
-                    Award.held_for_id.is_not(None),
-                    Award.claimed_at.is_(None),
-                    Award.revoked_at.is_(None),
-                    Award.status != AwardStatus.FAILED,
-                )
-            )
+            held = session.scalar(select(func.count()).select_from(Award).where(*still_held()))
             mails = dict(session.execute(select(Mail.status, func.count()).group_by(Mail.status)).all())
         yield GaugeMetricFamily(
             "kudos_held", "Kudos held for people without a wallet, not yet claimed.", value=float(held or 0)

@@ -21,6 +21,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql.elements import ColumnElement
 
 
 def utcnow() -> datetime:
@@ -348,6 +349,18 @@ class Claim(Base):
 
     def __repr__(self) -> str:  # never the hash
         return f"Claim(id={self.id}, recipient_id={self.recipient_id}, used={self.used_at is not None})"
+
+
+def still_held() -> tuple[ColumnElement[bool], ...]:
+    """The conditions of a kudos held for someone and not yet theirs: minted or on its way to the custody address,
+    not claimed, not revoked (``held_for_id`` names the person). One definition for every query that counts or
+    lists held kudos."""
+    return (
+        Award.held_for_id.is_not(None),
+        Award.claimed_at.is_(None),
+        Award.revoked_at.is_(None),
+        Award.status != AwardStatus.FAILED,
+    )
 
 
 class StorageProbe(Base):

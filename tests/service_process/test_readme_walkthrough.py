@@ -51,24 +51,47 @@ def json_documents(text: str) -> list[object]:
     return found
 
 
+def user_directory(tmp_path: Path) -> Path:
+    """A directory as a new user has it after the install: ``.venv/bin/kudos`` and ``.venv/bin/python`` are this
+    environment's (python by a wrapper: a link would lose the environment, which Python finds beside its real
+    path only)."""
+    user = tmp_path / "user"
+    bin_dir = user / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "kudos").symlink_to(Path(sys.executable).parent / "kudos")
+    python = bin_dir / "python"
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n', "utf-8")
+    python.chmod(0o755)
+    return user
+
+
+def server_env(server: KudosServer) -> dict[str, str]:
+    """This environment without its ``KUDOS_`` settings, pointed at ``server``'s data directory."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KUDOS_")}
+    env["KUDOS_DATA_DIR"] = str(server.data_dir)
+    return env
+
+
+def run_pasted(script: str, server: KudosServer, user: Path, *, timeout: float) -> subprocess.CompletedProcess[str]:
+    """``script`` run by bash as pasted (``set -euo pipefail``) in ``user``, with the README's URL made the
+    server's."""
+    return subprocess.run(
+        ["bash", "-c", "set -euo pipefail\n" + script.replace("http://127.0.0.1:8000", server.url)],
+        cwd=user,
+        env=server_env(server),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def test_the_readme_walkthrough_runs_as_written(tmp_path: Path):
     script = walkthrough()
     assert "API=http://127.0.0.1:8000\n" in script
-    bin_dir = tmp_path / "user" / ".venv" / "bin"
-    bin_dir.mkdir(parents=True)
-    (bin_dir / "kudos").symlink_to(Path(sys.executable).parent / "kudos")
+    user = user_directory(tmp_path)
     with KudosServer(tmp_path / "data") as server:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("KUDOS_")}
-        env["KUDOS_DATA_DIR"] = str(server.data_dir)
-        run = subprocess.run(
-            ["bash", "-c", "set -euo pipefail\n" + script.replace("http://127.0.0.1:8000", server.url)],
-            cwd=bin_dir.parents[1],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        run = run_pasted(script, server, user, timeout=120)
         assert run.returncode == 0, run.stderr
         answers = json_documents(run.stdout)
         assert answers, run.stdout
@@ -81,7 +104,7 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path):
             assert time.monotonic() < deadline, f"the batch's two kudos never reached the wallet: {wallet}"
             time.sleep(0.1)
         kinds = {k["slug"] for k in httpx2.get(f"{server.url}/v1/kinds", timeout=10).json()}
-        badge = (bin_dir.parents[1] / "badge.svg").read_text("utf-8")
+        badge = (user / "badge.svg").read_text("utf-8")
 
     dicts = [a for a in answers if isinstance(a, dict)]
     award = next(a for a in dicts if a.get("status") and a.get("kind") == "team-player")
@@ -102,17 +125,12 @@ def test_the_readme_command_line_runs_as_written_after_the_walkthrough(tmp_path:
     the directory, as the README's directory section adds her."""
     commands, example = command_line_blocks()
     assert all(line.startswith(("#", "export ", ".venv/bin/kudos ")) for line in commands.splitlines() if line)
-    user = tmp_path / "user"
-    bin_dir = user / ".venv" / "bin"
-    bin_dir.mkdir(parents=True)
-    (bin_dir / "kudos").symlink_to(Path(sys.executable).parent / "kudos")
+    user = user_directory(tmp_path)
     (user / "awards.csv").write_text(example, "utf-8")
     with KudosServer(tmp_path / "data") as server:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("KUDOS_")}
-        env["KUDOS_DATA_DIR"] = str(server.data_dir)
         admin = subprocess.run(
-            [str(bin_dir / "kudos"), "keys", "create", "--scope", "admin"],
-            env=env,
+            [str(user / ".venv" / "bin" / "kudos"), "keys", "create", "--scope", "admin"],
+            env=server_env(server),
             capture_output=True,
             text=True,
             timeout=60,
@@ -123,16 +141,7 @@ def test_the_readme_command_line_runs_as_written_after_the_walkthrough(tmp_path:
             f"{server.url}/v1/recipients", json=ada, headers={"Authorization": f"Bearer {admin}"}, timeout=10
         )
         assert added.status_code == 201, added.text
-        script = (walkthrough() + commands).replace("http://127.0.0.1:8000", server.url)
-        run = subprocess.run(
-            ["bash", "-c", "set -euo pipefail\n" + script],
-            cwd=user,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
-        )
+        run = run_pasted(walkthrough() + commands, server, user, timeout=180)
     assert run.returncode == 0, run.stderr
     assert "token id:" in run.stdout
     assert "awards.csv: 2 rows; 2 new, 0 already awarded, 2 confirmed; 0 refused" in run.stdout, run.stdout
@@ -150,29 +159,12 @@ def claim_block() -> str:
 def test_the_readme_claim_walkthrough_runs_as_written_after_the_first(tmp_path: Path):
     """A candidate thanked by email, the kept email, a new link, and the claim through the API, pasted after the
     first walkthrough (its KEY, ADMIN and API), against a real ``kudos serve`` without a mail server."""
-    user = tmp_path / "user"
-    bin_dir = user / ".venv" / "bin"
-    bin_dir.mkdir(parents=True)
-    (bin_dir / "kudos").symlink_to(Path(sys.executable).parent / "kudos")
-    python = bin_dir / "python"  # a link would lose the environment (Python finds it beside the real path only)
-    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n', "utf-8")
-    python.chmod(0o755)
+    user = user_directory(tmp_path)
     block = claim_block()
     sam = re.search(r"^SAM=(0x[0-9a-fA-F]{40})", block, flags=re.MULTILINE)
     assert sam
     with KudosServer(tmp_path / "data") as server:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("KUDOS_")}
-        env["KUDOS_DATA_DIR"] = str(server.data_dir)
-        script = (walkthrough() + block).replace("http://127.0.0.1:8000", server.url)
-        run = subprocess.run(
-            ["bash", "-c", "set -euo pipefail\n" + script],
-            cwd=user,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
-        )
+        run = run_pasted(walkthrough() + block, server, user, timeout=180)
         assert run.returncode == 0, run.stderr
         answers = [a for a in json_documents(run.stdout) if isinstance(a, dict)]
         assert not [a for a in answers if "error" in a], run.stdout

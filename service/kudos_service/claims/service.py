@@ -45,6 +45,7 @@ from kudos_service.models import (
     OpStatus,
     Recipient,
     as_utc,
+    still_held,
     utcnow,
 )
 
@@ -130,14 +131,7 @@ def held_awards(session: Session, person_id: int) -> list[Award]:
     """The kudos held for a person: minted or on the way to custody, not yet claimed, not revoked, oldest first."""
     return list(
         session.scalars(
-            select(Award)
-            .where(
-                Award.held_for_id == person_id,
-                Award.claimed_at.is_(None),
-                Award.revoked_at.is_(None),
-                Award.status != AwardStatus.FAILED,
-            )
-            .order_by(Award.created_at, Award.id)
+            select(Award).where(Award.held_for_id == person_id, *still_held()).order_by(Award.created_at, Award.id)
         )
     )
 

@@ -57,6 +57,7 @@ from kudos_service.models import (
     OpStatus,
     Recipient,
     as_utc,
+    still_held,
     utcnow,
 )
 from kudos_service.schemas import (
@@ -356,12 +357,7 @@ def move_held_kudos(handle: str, state: StateDep, session: SessionDep, _: AdminK
 @admin_router.get("/v1/held", response_model=HeldPage, responses=error_responses(*AUTH, "invalid_request", *STORAGE))
 def list_held(session: SessionDep, _: AdminKey, limit: Limit = 50, offset: Offset = 0) -> HeldPage:
     """Every kudos held for someone and not yet claimed, oldest first, with who it is for."""
-    where = (
-        Award.held_for_id.is_not(None),
-        Award.claimed_at.is_(None),
-        Award.revoked_at.is_(None),
-        Award.status != AwardStatus.FAILED,
-    )
+    where = still_held()
     total = int(session.scalar(select(func.count()).select_from(Award).where(*where)) or 0)
     awards = list(
         session.scalars(select(Award).where(*where).order_by(Award.created_at, Award.id).limit(limit).offset(offset))

@@ -31,7 +31,7 @@ from kudos_service.api.openapi import (
 )
 from kudos_service.claims.custody import custody_address
 from kudos_service.claims.service import end_links, held_awards
-from kudos_service.models import ApiKey, Award, AwardStatus, Recipient, utcnow
+from kudos_service.models import ApiKey, Award, Recipient, still_held, utcnow
 from kudos_service.schemas import RecipientCreate, RecipientOut, RecipientPage, RecipientUpdate, whole_number
 from kudos_service.state import AppState
 
@@ -106,12 +106,7 @@ def _views(session: Session, people: Sequence[Recipient]) -> list[RecipientOut]:
     ids = [p.id for p in people]
     rows = session.execute(
         select(Award.held_for_id, func.count())
-        .where(
-            Award.held_for_id.in_(ids),
-            Award.claimed_at.is_(None),
-            Award.revoked_at.is_(None),
-            Award.status != AwardStatus.FAILED,
-        )
+        .where(Award.held_for_id.in_(ids), *still_held())
         .group_by(Award.held_for_id)
     )
     counts: dict[int | None, int] = {person_id: count for person_id, count in rows}  # noqa: C416 (dict() reads a Result as a mapping)
