@@ -166,13 +166,15 @@ class KudosIndexer:
             to_block=head,
             max_range=self.page_blocks,
         )
-        recent = list(range(max(start, head - self.reorg_depth + 1), head + 1))
+        recent = list(range(max(start, head - self.reorg_depth), head + 1))
         hashes = chain.block_hashes(recent)
         with self.engine.begin() as conn:
             new_tokens = self._apply(conn, logs)
             self._fill_kudos_data(conn, new_tokens)
-            # Keep the hashes of the newest `reorg_depth` blocks: enough to find where a fork began.
-            floor = head - self.reorg_depth
+            # Keep the hashes of the newest `reorg_depth` blocks and of the one below them: where a fork that
+            # replaced all of them began (without it, a reorg of exactly `reorg_depth` blocks would find no block
+            # it still shares with the chain).
+            floor = head - self.reorg_depth - 1
             conn.execute(
                 sa.delete(index_blocks).where(
                     index_blocks.c.contract == self.contract,

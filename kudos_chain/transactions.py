@@ -289,11 +289,14 @@ class TransactionManager:
         s = self.signer.sign_transaction(tx)
         return SignedTx(HexStr(s.hash.to_0x_hex()), nonce, self.signer.address, bytes(s.raw_transaction), gas, fees)
 
-    def send(self, txs: Sequence[SignedTx]) -> list[tuple[SendOutcome, str]]:
+    def send(self, txs: Sequence[SignedTx | bytes]) -> list[tuple[SendOutcome, str]]:
         """Broadcast signed transactions in one batch and say, for each, what the node made of it, without
-        raising: ``(outcome, the node's message)``. A refused one does not stop the others being sent."""
+        raising: ``(outcome, the node's message)``. A refused one does not stop the others being sent.
+
+        Each is a :class:`SignedTx` or the raw bytes stored from one: what was stored is broadcast again as it
+        was signed (only the bytes reach the node)."""
         out: list[tuple[SendOutcome, str]] = []
-        for result in self.chain.send_raw_many([t.raw for t in txs]):
+        for result in self.chain.send_raw_many([t if isinstance(t, bytes) else t.raw for t in txs]):
             if isinstance(result, Exception):
                 message = _message(result)
                 out.append((classify_refusal(message), message))

@@ -92,6 +92,31 @@ def test_a_reorganization_is_rolled_back_and_reindexed(setup):
     assert index.by_request_id("orphaned") == []
 
 
+def test_a_reorganization_of_exactly_the_depth_is_rolled_back(setup):
+    """``reorg_depth`` blocks may be replaced, all of them: the block below them is remembered too, as the one the
+    new history shares with the old."""
+    chain, client = setup
+    alice, bob = chain.dev_accounts[1], chain.dev_accounts[2]
+    tester = chain.w3.provider.ethereum_tester
+    tester.mine_blocks(5)
+    client.award(alice.address, 1, content_hash=b"\x01" * 32, request_id="kept")
+    fork_point = tester.take_snapshot()
+    client.award(alice.address, 2, content_hash=b"\x02" * 32, request_id="orphaned")
+    tester.mine_blocks(2)
+    index = KudosIndexer(client, "sqlite://", reorg_depth=3)
+    index.sync()
+    assert [k.token_id for k in index.wallet(alice.address)] == [2, 1]
+
+    tester.revert_to_snapshot(fork_point)  # the three newest blocks indexed are replaced
+    client.manager().resync_nonce()
+    client.award(bob.address, 3, content_hash=b"\x03" * 32, request_id="replacement")
+    tester.mine_blocks(3)
+    index.sync()
+    assert [k.token_id for k in index.wallet(alice.address)] == [1]
+    assert [(k.token_id, k.kind) for k in index.wallet(bob.address)] == [(2, 3)]
+    assert index.by_request_id("orphaned") == []
+
+
 def test_a_reorganization_deeper_than_the_depth_is_refused(setup):
     chain, client = setup
     alice = chain.dev_accounts[1]

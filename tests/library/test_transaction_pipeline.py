@@ -274,6 +274,25 @@ def test_send_says_for_each_transaction_what_the_node_made_of_it(deployment: Dep
     assert manager.wait_many([nxt.tx_hash])[0].status == 1
 
 
+def test_send_broadcasts_the_raw_bytes_stored_from_a_signed_transaction_as_it_was_signed(deployment: Deployment):
+    """What an outbox stored (a transaction's raw bytes) is broadcast again without being turned back into a
+    :class:`SignedTx`, alongside ones that are: the node gets the very transaction that was signed."""
+    chain = deployment.chain
+    signer = funded(chain)
+    manager = TransactionManager(chain, signer)
+    fees = Fees(*manager.current_fees())
+    to: TxParams = {"to": deployment.bob.address, "value": Wei(1)}
+    first = manager.sign_at(to, nonce=0, gas=21_000, fees=fees)
+    nxt = manager.sign_at(to, nonce=1, gas=21_000, fees=fees)
+    assert manager.send([bytes(first.raw), nxt]) == [(SendOutcome.SENT, ""), (SendOutcome.SENT, "")]
+    receipts = manager.wait_many([first.tx_hash, nxt.tx_hash])
+    assert [r.status for r in receipts] == [1, 1]
+    again = manager.sign_at({**to, "value": Wei(2)}, nonce=0, gas=21_000, fees=fees)
+    ((outcome, message),) = manager.send([bytes(again.raw)])  # refused as a SignedTx would be: nonce 0 is used
+    assert outcome is SendOutcome.NONCE_USED
+    assert message
+
+
 def test_a_refused_broadcast_names_the_transaction_and_the_nodes_words(deployment: Deployment):
     chain = deployment.chain
     signer = funded(chain)

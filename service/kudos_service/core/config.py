@@ -169,6 +169,13 @@ class Settings(BaseSettings):
             return self.confirmations
         return 0 if self.embedded or chain_id in DEV_CHAIN_IDS else DEFAULT_CONFIRMATIONS
 
+    def reorg_depth_for(self, chain_id: int) -> int:
+        """How many recent blocks are checked for reorgs on chain ``chain_id``: :attr:`index_reorg_depth`, and
+        never fewer than a block needs to be confirmed and one more. One window for the outbox's tracking, its
+        search for what a used nonce mined and the wallet index, so none of them follows a reorg the others
+        cannot."""
+        return max(self.index_reorg_depth, self.confirmations_for(chain_id) + 1)
+
     @property
     def embedded(self) -> bool:
         """True when the service runs its own py-evm chain."""

@@ -22,8 +22,6 @@ import time
 from collections.abc import Sequence
 from datetime import timedelta
 
-from eth_typing import HexStr
-from eth_utils.address import to_checksum_address
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -137,7 +135,7 @@ class Reconciler:
             return False
         # Every signer's operations: receipts and reorgs need no key, so transactions a previous key of the service
         # left in flight are still followed to the end.
-        window = max(self.settings.index_reorg_depth, self.confirmations(ctx) + 1)
+        window = self.settings.reorg_depth_for(ctx.chain_id)
         with self.db.session() as session:
             ops = list(
                 session.scalars(
@@ -153,7 +151,7 @@ class Reconciler:
             flying = [op for op in ops if op.status == OpStatus.IN_FLIGHT]
             versions = [v for op in flying for v in op.versions if v.status in _WATCHED]
             numbers = sorted({int(op.block_number) for op in mined_ops if op.block_number is not None})
-        hashes = ctx.chain.block_hashes([n for n in numbers if n <= head.number]) if numbers else {}
+        hashes = ctx.chain.block_hashes([n for n in numbers if n <= head.number])
         reorged = [
             op.id
             for op in mined_ops
@@ -243,7 +241,7 @@ class Reconciler:
         op.gas_used = receipt.gas_used
         op.note = None
         if receipt.status != 1:
-            self._reverted(ctx, session, op, version)
+            self._reverted(session, op, version)
             return
         op.status = OpStatus.MINED
         if op.kind != OpKind.AWARD_BATCH:
@@ -260,7 +258,7 @@ class Reconciler:
             award.block_number = receipt.block_number
             award.tx_id = version.id
 
-    def _reverted(self, ctx: ChainContext, session: Session, op: Operation, version: ChainTx) -> None:
+    def _reverted(self, session: Session, op: Operation, version: ChainTx) -> None:
         """A version was mined and reverted: the nonce is used; award batches go back to the queue (the next
         estimate tells which award, if any, is at fault), other operations fail."""
         op.status = OpStatus.FAILED
@@ -355,7 +353,7 @@ class Reconciler:
                 return False
             if not stuck:
                 with ctx.lock:
-                    ((outcome, message),) = ctx.manager.send([_signed_of(latest)])
+                    ((outcome, message),) = ctx.manager.send([bytes(latest.raw)])
                 op.sent_at = utcnow()
                 if outcome is not SendOutcome.UNDERPRICED:
                     self.record_send(session, ctx, latest.tx_hash, outcome, message)
@@ -368,7 +366,6 @@ class Reconciler:
             ((outcome, message),) = ctx.manager.send([replacement])
         with self.db.session() as session:
             self.record_send(session, ctx, replacement.tx_hash, outcome, message)
-        self._sent_since_track = True
         return True
 
     def _replace(self, ctx: ChainContext, session: Session, head: Head, op: Operation) -> SignedTx | None:
@@ -389,7 +386,7 @@ class Reconciler:
                 self.held_ops[op.id] = op.note
             # Still send what there is: a node that dropped it takes it back once the base fee allows.
             with ctx.lock:
-                ctx.manager.send([_signed_of(latest)])
+                ctx.manager.send([bytes(latest.raw)])
             return None
         assert op.nonce is not None
         assert op.gas_limit is not None
@@ -468,7 +465,7 @@ class Reconciler:
             awards = list(session.scalars(select(Award).where(Award.operation_id == op.id)))
             found = ctx.client.awards_by_request_id(
                 [a.request_id for a in awards],
-                from_block=max(0, (op.sent_block or 0) - self.settings.index_reorg_depth),
+                from_block=max(0, (op.sent_block or 0) - self.settings.reorg_depth_for(ctx.chain_id)),
             )
             for award in awards:
                 event = found.get(award.request_id)
@@ -498,15 +495,3 @@ class Reconciler:
             op.error = None
             logger.warning("nonce used by another transaction: operation %d (%s) is pending again", op.id, op.kind)
         return True
-
-
-def _signed_of(version: ChainTx) -> SignedTx:
-    """A stored version as the library sends it."""
-    fees = None
-    if version.max_fee_per_gas is not None and version.max_priority_fee_per_gas is not None:
-        fees = Fees(int(version.max_fee_per_gas), int(version.max_priority_fee_per_gas))
-    sender = to_checksum_address(version.operation.signer) if version.operation else _NO_SENDER
-    return SignedTx(HexStr(version.tx_hash), int(version.nonce), sender, bytes(version.raw), 0, fees)
-
-
-_NO_SENDER = to_checksum_address("0x" + "00" * 20)

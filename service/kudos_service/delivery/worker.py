@@ -421,7 +421,9 @@ class Worker(Reconciler):
     def indexer(self, ctx: ChainContext) -> KudosIndexer:
         """The event index of the contract, in the service's database."""
         if self._indexer is None or self._indexer.client is not ctx.client:
-            self._indexer = KudosIndexer(ctx.client, self.db.engine, reorg_depth=self.settings.index_reorg_depth)
+            self._indexer = KudosIndexer(
+                ctx.client, self.db.engine, reorg_depth=self.settings.reorg_depth_for(ctx.chain_id)
+            )
         return self._indexer
 
     def sync_index(self, ctx: ChainContext) -> None:

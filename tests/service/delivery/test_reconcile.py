@@ -608,7 +608,9 @@ def test_a_call_whose_nonce_another_transaction_used_is_signed_again_with_a_new_
         op = rig.operation(call_id)
         assert (op.status, op.nonce, op.note) == (OpStatus.IN_FLIGHT, nonce + 1, None)
         rig.step()
-        assert rig.operation(call_id).status == OpStatus.DONE
+        op = rig.operation(call_id)
+        assert op.status == OpStatus.DONE
+        assert [v.status for v in op.versions] == [TxStatus.FAILED, TxStatus.MINED]  # the failed one stays failed
         assert on_chain(rig) == 1
 
 
