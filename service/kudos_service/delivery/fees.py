@@ -38,9 +38,14 @@ def fees_for_replacement(manager: TransactionManager, head: Head, previous: Fees
     return manager.fees_for(head.base_fee, at_least=previous.bumped())
 
 
+#: How the notes of operations held back in flight end (what a restarted worker reads them by).
+HELD_BY_FEES = "; delivery resumes when the fee falls"
+HELD_BY_FUNDS = "cannot pay for its gas"
+
+
 def stuck_on_fees(error: FeeCapExceededError) -> str:
     """The sentence for awards and ``/readyz`` while the cap holds a transaction back."""
-    return f"{error}; delivery resumes when the fee falls"
+    return f"{error}{HELD_BY_FEES}"
 
 
 def eth(wei: int) -> str:

@@ -32,7 +32,7 @@ from kudos_service.chain_access import ChainContext, chain_identity, identity_pr
 from kudos_service.claims.custody import custody_address
 from kudos_service.core.config import Settings
 from kudos_service.core.db import Database
-from kudos_service.delivery.fees import Head, fees_for_replacement, stuck_on_fees
+from kudos_service.delivery.fees import HELD_BY_FEES, HELD_BY_FUNDS, Head, fees_for_replacement, stuck_on_fees
 from kudos_service.delivery.outbox import store_version
 from kudos_service.metrics import Metrics
 from kudos_service.models import (
@@ -72,6 +72,7 @@ class Reconciler:
         #: Operations in flight that the fee cap (or an empty signer) holds back, with the reason: what /readyz
         #: reports between the steps that try them again.
         self.held_ops: dict[int, str] = {}
+        self._holds_read = False
 
     def sync_index(self, ctx: ChainContext) -> None:
         """Bring the wallet index up to the newest block (the worker's)."""
@@ -128,9 +129,23 @@ class Reconciler:
     # Track: receipts, depth, reorgs
     # ------------------------------------------------------------------------------------------------------
 
+    def _read_holds(self) -> None:
+        """After a restart: what held operations back in flight (the fee cap, an empty signer), from the notes
+        stored with them, so that ``/readyz`` says it before a step tries them again."""
+        with self.db.session() as session:
+            rows = session.execute(
+                select(Operation.id, Operation.note).where(
+                    Operation.status == OpStatus.IN_FLIGHT, Operation.note.is_not(None)
+                )
+            ).all()
+        self.held_ops.update({op_id: note for op_id, note in rows if note and _is_hold(note)})
+        self._holds_read = True
+
     def track(self, ctx: ChainContext, head: Head) -> bool:
         """Record receipts, check recent blocks are canonical, and finish operations deep enough. True when
         anything changed."""
+        if not self._holds_read:
+            self._read_holds()
         if self._tracked_head == (head.number, head.hash) and not self._sent_since_track:
             return False
         # Every signer's operations: receipts and reorgs need no key, so transactions a previous key of the service
@@ -420,7 +435,7 @@ class Reconciler:
         if outcome is SendOutcome.SENT:
             if version.status == TxStatus.SIGNED:
                 version.status = TxStatus.SENT
-            if op is not None and op.note and "cannot pay" in op.note:
+            if op is not None and op.note and op.note.endswith(HELD_BY_FUNDS):
                 self.held_ops.pop(op.id, None)
             if op is not None and op.note and op.note.startswith("the node refused"):
                 op.note = None
@@ -429,7 +444,7 @@ class Reconciler:
             return
         if outcome is SendOutcome.NO_FUNDS:
             self.note_no_funds()
-            op.note = f"the node refused it: the signer {ctx.signer.address} cannot pay for its gas"
+            op.note = f"the node refused it: the signer {ctx.signer.address} {HELD_BY_FUNDS}"
             self.held_ops[op.id] = op.note
         elif outcome is SendOutcome.NONCE_USED:
             op.nonce_used_at = op.nonce_used_at or utcnow()
@@ -495,3 +510,8 @@ class Reconciler:
             op.error = None
             logger.warning("nonce used by another transaction: operation %d (%s) is pending again", op.id, op.kind)
         return True
+
+
+def _is_hold(note: str) -> bool:
+    """Whether an operation's note says it is held back (:func:`stuck_on_fees`, or an empty signer)."""
+    return note.endswith(HELD_BY_FEES) or note.endswith(HELD_BY_FUNDS)

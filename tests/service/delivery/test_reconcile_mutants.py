@@ -221,6 +221,12 @@ def test_the_hold_found_in_a_step_is_the_one_reported_and_a_node_taking_it_back_
         assert capped.note.startswith("base fee 20 gwei is above the cap of 10 gwei")
         assert rig.worker.held_ops == {poor.id: cannot_pay, capped.id: capped.note}
         assert blocked(rig) == capped.note  # what this step found, not the older hold
+        restarted = build_state(rig.state.settings)  # both holds are read back from the notes after a restart
+        try:
+            restarted.worker._read_holds()
+            assert restarted.worker.held_ops == {poor.id: cannot_pay, capped.id: capped.note}
+        finally:
+            restarted.db.dispose()
         with rig.db.session() as session:  # a node takes both back: funds are proven, the fee is still too high
             rig.worker.record_send(session, rig.ctx, capped.versions[0].tx_hash, SendOutcome.SENT, "")
             rig.worker.record_send(session, rig.ctx, poor.versions[0].tx_hash, SendOutcome.SENT, "")
@@ -252,6 +258,30 @@ def test_a_signer_found_unable_to_pay_before_a_restart_resumes_after_it(
                 assert session.scalars(select(Award.status).where(Award.id == ids[0])).one() == AwardStatus.SUBMITTED
             assert rig.operation(op.id).note is None
             assert restarted.worker.blocked_reason is None
+        finally:
+            restarted.worker.stop(timeout=5)
+            restarted.db.dispose()
+
+
+def test_a_hold_noted_before_a_restart_is_reported_after_it_before_anything_is_tried_again(
+    node: AnvilNode, tmp_path: Path, automine: None
+) -> None:
+    with anvil_rig(node, tmp_path, resend_after_s=600, replace_after_blocks=100) as rig:
+        rig.deliver(rig.queue(1))
+        node.set_balance(rig.signer.address, 0)
+        node.set_automine(False)
+        rig.queue(1)
+        rig.step()
+        (_, op) = rig.operations()
+        note = f"the node refused it: the signer {rig.signer.address} cannot pay for its gas"
+        assert rig.operation(op.id).note == note
+        assert rig.worker.blocked_reason == note
+        rig.worker.stop(timeout=5)
+        restarted = build_state(rig.state.settings)  # nothing held in memory; the note is in the database
+        try:
+            restarted.worker.run_once()  # tries nothing again for resend_after_s
+            assert restarted.worker.held_ops == {op.id: note}
+            assert restarted.worker.blocked_reason == note
         finally:
             restarted.worker.stop(timeout=5)
             restarted.db.dispose()
