@@ -5,14 +5,15 @@ metadata and its content hash included."""
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 from eth_utils.crypto import keccak
-from kudos_service.awards import Catalog, accept_awards, resolve_kinds, stored_awards
+from kudos_service.awards import AcceptQueue, Catalog, _Job, accept_awards, resolve_kinds, stored_awards
 from kudos_service.core.config import Settings
 from kudos_service.core.db import Database
 from kudos_service.errors import ConflictError, InvalidRequestError
@@ -267,3 +268,74 @@ def test_transferable_is_the_requests_else_the_kinds_default(
     ((award_id, _),) = accept(db, settings, key, [("t", body(transferable=transferable))])
     with db.session() as session:
         assert session.get_one(Award, award_id).transferable is stored
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The accept queue: requests that wait together are committed together
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class RecordingQueue(AcceptQueue):
+    """The real queue, noting the size of each transaction it commits and whether it was a group's."""
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        super().__init__(db, settings, Catalog())
+        self.commits: list[tuple[int, bool]] = []
+
+    def _commit(self, group: Sequence[_Job], *, grouped: bool) -> None:
+        self.commits.append((len(group), grouped))
+        super()._commit(group, grouped=grouped)
+
+
+def run_waiting(
+    queue: AcceptQueue, key: ApiKey, requests: list[list[tuple[str, AwardCreate]]], *, stop: bool
+) -> list[Any]:
+    """Queue ``requests`` before the queue's thread starts (so they wait together), and ``stop`` after them when
+    asked; each request's answer, or its error. A request never answered fails the test after 20 s."""
+
+    async def main() -> list[Any]:
+        loop = asyncio.get_running_loop()
+        jobs = [_Job(key, items, loop, loop.create_future()) for items in requests]
+        for job in jobs:
+            queue._jobs.put(job)
+        if stop:
+            queue._jobs.put(None)
+        queue._start()
+        return await asyncio.wait_for(asyncio.gather(*(job.future for job in jobs), return_exceptions=True), 20)
+
+    return asyncio.run(main())
+
+
+def test_requests_waiting_together_are_committed_in_groups_of_at_most_max_group(db: Database, settings: Settings):
+    key, queue = new_key(db), RecordingQueue(db, settings)
+    queue.MAX_GROUP = 2
+    try:
+        answers = run_waiting(
+            queue,
+            key,
+            [[("w0", body())], [("w1", body())], [("w2", body())], [("w0", body())]],  # the last reuses w0's key
+            stop=False,
+        )
+    finally:
+        queue.stop()
+    assert queue.commits == [(2, True), (2, True)]
+    for answer in answers[:3]:
+        ((_, created),) = answer
+        assert created is True
+    assert isinstance(answers[3], ConflictError)  # refused alone; w2, in its group, is committed
+    with db.session() as session:
+        assert set(stored_awards(session, [(key.id, k) for k in ("w0", "w1", "w2")])) == {
+            (key.id, "w0"),
+            (key.id, "w1"),
+            (key.id, "w2"),
+        }
+
+
+def test_a_stop_asked_while_requests_wait_answers_them_first(db: Database, settings: Settings):
+    key, queue = new_key(db), RecordingQueue(db, settings)
+    answers = run_waiting(queue, key, [[("s0", body())], [("s1", body()), ("s2", body())]], stop=True)
+    assert [[created for _, created in answer] for answer in answers] == [[True], [True, True]]
+    assert queue.commits == [(2, True)]
+    assert queue._thread is not None
+    queue._thread.join(5)
+    assert not queue._thread.is_alive()  # it ended after answering them
