@@ -151,9 +151,10 @@ GROUPS = {
             ),
             (
                 # A mutant that stops the accept queue's thread leaves its request waiting for ever; a test that
-                # waits this long fails (no test of this selection takes 3 s), instead of the whole run's
-                # limit (3 x a minute) being spent. Either way the mutant is caught.
-                "--timeout=20",
+                # waits this long fails (no test of this selection takes 3 s, the set-up of a module's app under
+                # mutmut's tracing included, well under a minute), instead of the whole run's limit (3 x a few
+                # minutes) being spent. Either way the mutant is caught.
+                "--timeout=60",
                 # first: mutmut stops a mutant's tests at the first failure, in this order (see the plugin below)
                 "tests/library/test_metadata.py",
                 "tests/library/test_metadata_canonical_form.py",
