@@ -83,7 +83,7 @@ class Worker(Reconciler):
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._indexer: KudosIndexer | None = None
-        self._last_index = 0.0
+        self._last_index = -math.inf  # never refreshed: the first step does, whatever the clock's origin
         self._unindexed = False  # transactions were mined since the index was last refreshed
         self._index_lock = threading.Lock()
         self._index_wake = threading.Event()
@@ -312,9 +312,8 @@ class Worker(Reconciler):
             if gas > gas_room and signed:
                 break
             one = ctx.manager.sign_at({"to": ctx.client.address, "data": data}, nonce=nonce, gas=gas, fees=fees)
-            op = Operation(
+            op = Operation(  # in flight from store_version on
                 kind=OpKind.AWARD_BATCH,
-                status=OpStatus.IN_FLIGHT,
                 signer=ctx.signer.address,
                 to_address=ctx.client.address,
                 data=data,
@@ -337,8 +336,8 @@ class Worker(Reconciler):
         block (a block takes a transaction only while its gas limit fits in what is left)."""
         limit = self.settings.batch_max_size
         per_kudos = self._gas_per_kudos * _BATCH_GAS_MARGIN
-        largest = min(limit * per_kudos, MAX_TX_GAS, head.gas_limit)
-        per_block = max(1, math.ceil(head.gas_limit / largest))
+        largest = min(limit * per_kudos, MAX_TX_GAS)
+        per_block = max(1, math.ceil(head.gas_limit / largest))  # one when the largest batch fills a block or more
         budget = head.gas_limit / per_block
         return max(1, min(limit, int(budget // per_kudos)))
 
