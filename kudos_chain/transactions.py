@@ -125,10 +125,9 @@ def classify_refusal(message: str) -> SendOutcome:
         return SendOutcome.NONCE_USED
     if "insufficient funds" in text or "insufficient balance" in text or "cannot afford" in text:
         return SendOutcome.NO_FUNDS  # py-evm: "Sender b'...' cannot afford txn gas 42000 with account balance 0"
-    if any(
-        s in text
-        for s in ("underpriced", "less than block base fee", "fee too low", "feecap", "fee cap", "max fee per gas less")
-    ):
+    # "base fee": geth's and anvil's "max fee per gas less than block base fee", Erigon's "fee cap less than block
+    # base fee", py-evm's "max fee per gas (1) is lower than block's base fee per gas (7)".
+    if any(s in text for s in ("underpriced", "base fee", "fee too low", "feecap", "fee cap", "max fee per gas less")):
         return SendOutcome.UNDERPRICED
     return SendOutcome.REFUSED
 
@@ -203,7 +202,7 @@ class TransactionManager:
             max_fee = max(max_fee, at_least.max_fee_per_gas, base_fee + tip)
         cap = self.fees.max_fee_per_gas
         if cap is not None and max_fee > cap:
-            least = max(base_fee + tip, at_least.max_fee_per_gas if at_least is not None else 0)
+            least = base_fee + tip if at_least is None else max(base_fee + tip, at_least.max_fee_per_gas)
             if least > cap:
                 raise FeeCapExceededError(least, cap, base_fee=base_fee)
             max_fee = cap
@@ -236,14 +235,14 @@ class TransactionManager:
         estimates = self.chain.estimate_gas_many([{**c, "from": sender} for c in (calls[i] for i in todo)])
         by_index = dict(zip(todo, estimates, strict=True))
         for i in range(len(calls)):
-            if i in by_index:
-                estimate = by_index[i]
-                if isinstance(estimate, Exception):
-                    raise self._as_error(estimate) from None
-                limits.append(int(estimate * self.fees.gas_headroom))
-            else:
-                assert gas is not None
-                limits.append(int(gas[i] or 0))
+            given = None if gas is None else gas[i]
+            if given is not None:
+                limits.append(int(given))
+                continue
+            estimate = by_index[i]
+            if isinstance(estimate, Exception):
+                raise self._as_error(estimate) from None
+            limits.append(int(estimate * self.fees.gas_headroom))
         max_fee, tip = self.current_fees()
         first = self._take_nonces(len(calls))
         signed = []
@@ -310,13 +309,11 @@ class TransactionManager:
         A transaction the node already knows, or already mined, counts as sent: broadcasting again after a
         crash is safe.
         """
-        results = self.chain.send_raw_many([t.raw for t in txs])
-        refused = [
-            t.tx_hash for t, r in zip(txs, results, strict=True) if isinstance(r, Exception) and not _already_sent(r)
-        ]
+        answers = list(zip(txs, self.chain.send_raw_many([t.raw for t in txs]), strict=True))
+        refused = [t.tx_hash for t, r in answers if isinstance(r, Exception) and not _already_sent(r)]
         # A node refuses a transaction it already mined as one whose nonce is too low: its receipt tells them apart.
         mined = {h for h, r in zip(refused, self.chain.receipts_many(refused), strict=True) if r is not None}
-        for tx, result in zip(txs, results, strict=True):
+        for tx, result in answers:
             if isinstance(result, Exception) and tx.tx_hash in refused and tx.tx_hash not in mined:
                 # Later nonces cannot be mined before this one: ask the node again next time.
                 self.resync_nonce()
@@ -407,5 +404,4 @@ def _message(exc: Exception) -> str:
 
 
 def _already_sent(exc: Exception) -> bool:
-    text = _message(exc).lower()
-    return "already known" in text or "known transaction" in text or "already imported" in text
+    return classify_refusal(_message(exc)) is SendOutcome.SENT
