@@ -349,6 +349,49 @@ def test_a_reorg_undoes_an_operation_done_within_confirmations_and_one_block(
         assert indexed.token_id == rig.award(ids[0]).token_id
 
 
+def test_the_window_on_a_development_chain_follows_its_own_confirmations(
+    node: AnvilNode, tmp_path: Path, automine: None
+) -> None:
+    """No confirmations configured: anvil's chain id (31337) is a development chain's, with none, so with no index
+    depth either only the newest block is checked (a mainnet's 12 would check it 13 blocks deep)."""
+    with anvil_rig(node, tmp_path, index_reorg_depth=0) as rig:
+        ids = rig.queue(1)
+        rig.step()
+        rig.step()
+        (op,) = rig.operations()
+        assert rig.operation(op.id).status == OpStatus.DONE
+        node.mine(1)
+        rig.step()
+        node.reorg(2)  # its block, one below the head, is past the window of one block
+        assert not rig.worker.track(rig.ctx, rig.head())
+        assert rig.operation(op.id).status == OpStatus.DONE
+        assert rig.statuses(ids) == [AwardStatus.CONFIRMED]
+
+
+def test_a_head_already_tracked_is_not_read_again_until_something_is_sent(
+    node: AnvilNode, tmp_path: Path, automine: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with anvil_rig(node, tmp_path) as rig:
+        node.set_automine(False)
+        rig.queue(1)
+        rig.step()  # sent: in flight
+        head = rig.head()
+        assert rig.worker.track(rig.ctx, head) is False  # read after the send; nothing mined
+        asked: list[list[str]] = []
+        real = rig.ctx.chain.receipts_many
+
+        def counted(hashes: list[str]) -> list[object]:
+            asked.append(list(hashes))
+            return real(hashes)
+
+        monkeypatch.setattr(rig.ctx.chain, "receipts_many", counted)
+        assert rig.worker.track(rig.ctx, head) is False
+        assert asked == []  # the same head, nothing sent since: nothing to read
+        node.mine(1)
+        assert rig.worker.track(rig.ctx, rig.head()) is True
+        assert len(asked) == 1
+
+
 def test_the_block_of_an_operation_done_deeper_than_confirmations_and_one_is_not_checked_again(
     node: AnvilNode, tmp_path: Path, automine: None
 ) -> None:
