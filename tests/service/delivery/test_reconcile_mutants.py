@@ -8,7 +8,7 @@ test on the embedded chain), the worker's steps run one by one."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -380,7 +380,7 @@ def test_a_head_already_tracked_is_not_read_again_until_something_is_sent(
         asked: list[list[str]] = []
         real = rig.ctx.chain.receipts_many
 
-        def counted(hashes: list[str]) -> list[object]:
+        def counted(hashes: Sequence[str]) -> Sequence[object]:
             asked.append(list(hashes))
             return real(hashes)
 
