@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Sequence
 from datetime import timedelta
@@ -65,7 +66,7 @@ class Reconciler:
         self.metrics = metrics
         #: Why delivery is held back in the current step (None: it is not).
         self.hold: str | None = None
-        self._identity_checked = 0.0
+        self._identity_checked = -math.inf  # never: the first step checks, whatever the clock's origin
         self._identity_error: str | None = None
         self._tracked_head: tuple[int, bytes] | None = None
         self._sent_since_track = True
@@ -88,7 +89,7 @@ class Reconciler:
 
     def forget_chain(self) -> None:
         """After an error: check the chain's identity and every receipt again at the next step."""
-        self._identity_checked = 0.0
+        self._identity_checked = -math.inf
         self._tracked_head = None
 
     def confirmations(self, ctx: ChainContext) -> int:

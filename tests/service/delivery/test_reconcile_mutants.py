@@ -515,3 +515,26 @@ def test_the_awards_after_one_its_batch_was_mined_without_are_recorded(tmp_path:
         assert [a.status for a in awards] == [AwardStatus.CONFIRMED] * 2
         assert sorted(a.token_id for a in awards if a.token_id is not None) == [1, 2]
         assert all(a.tx_id == op.versions[0].id for a in awards)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The chain's identity is checked at the first step, whatever the monotonic clock reads
+
+
+@pytest.mark.parametrize("forgotten", [False, True], ids=["new", "after-an-error"])
+def test_the_first_step_checks_the_chains_identity_whatever_the_clock_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forgotten: bool
+) -> None:
+    class Clock:  # a monotonic clock's origin is undefined: it may read less than chain_check_s
+        @staticmethod
+        def monotonic() -> float:
+            return 0.5
+
+    monkeypatch.setattr(reconcile, "time", Clock)
+    with embedded_rig(tmp_path) as rig:
+        if forgotten:
+            rig.step()
+            rig.worker._identity_checked = 0.25
+            rig.worker.forget_chain()
+        rig.step()
+        assert rig.worker._identity_checked == 0.5

@@ -426,7 +426,7 @@ def test_errors_back_off_doubling_to_ten_seconds_and_reset_after_a_step(rig: Rig
     assert worker._stop.waits == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0] * 2
     assert worker.blocked_reason == "OSError: connection refused"
     assert rig.state.chain.last_error == "OSError: connection refused"
-    assert worker._identity_checked == 0.0  # checked again after an error
+    assert worker._identity_checked == -math.inf  # checked again after an error
     assert worker._tracked_head is None
 
 
