@@ -231,3 +231,11 @@ def anvil_rig(node: AnvilNode, data_dir: Path, **settings: Any) -> Iterator[Anvi
         yield rig
     finally:
         _close(rig)
+
+
+@pytest.fixture(scope="module")
+def node(kudos_anvil_binary: Path) -> Iterator[AnvilNode]:
+    """An anvil node for each test module that asks for one: its mining mode, fees, balances and block gas limit are
+    that module's tests to change (each module's ``automine`` puts back what its tests change)."""
+    with AnvilNode(binary=kudos_anvil_binary) as running:
+        yield running

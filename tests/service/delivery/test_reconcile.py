@@ -41,13 +41,6 @@ GWEI = 10**9
 MINTER_ROLE = keccak(text="MINTER_ROLE")
 
 
-@pytest.fixture(scope="module")
-def node(kudos_anvil_binary: Path) -> Iterator[AnvilNode]:
-    """An anvil node for this module alone: its mining mode and fees are the tests' to change."""
-    with AnvilNode(binary=kudos_anvil_binary) as running:
-        yield running
-
-
 @pytest.fixture
 def automine(node: AnvilNode) -> Iterator[None]:
     """Mining each transaction as it comes again after the test, and an empty pool."""

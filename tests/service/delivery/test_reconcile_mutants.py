@@ -30,13 +30,6 @@ from tests.service.delivery.conftest import AnvilRig, anvil_rig, blocked, embedd
 GWEI = 10**9
 
 
-@pytest.fixture(scope="module")
-def node(kudos_anvil_binary: Path) -> Iterator[AnvilNode]:
-    """An anvil node for this module alone: its mining mode, fees and block gas limit are the tests' to change."""
-    with AnvilNode(binary=kudos_anvil_binary) as running:
-        yield running
-
-
 @pytest.fixture
 def automine(node: AnvilNode) -> Iterator[None]:
     """Mining each transaction as it comes again after the test, an empty pool, and the block gas limit it had."""

@@ -35,13 +35,6 @@ ZERO_ADDRESS = "0x" + "00" * 20
 WORKER_LOG = "kudos_service.delivery.worker"
 
 
-@pytest.fixture(scope="module")
-def node(kudos_anvil_binary: Path) -> Iterator[AnvilNode]:
-    """An anvil node for this module alone: its mining mode, base fee and balances are the tests' to change."""
-    with AnvilNode(binary=kudos_anvil_binary) as running:
-        yield running
-
-
 @pytest.fixture
 def automine(node: AnvilNode) -> Iterator[None]:
     """Mining each transaction as it comes again after the test, an empty pool, and a base fee of a gwei."""
