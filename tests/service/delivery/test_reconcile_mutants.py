@@ -19,7 +19,7 @@ from kudos_service.claims.custody import custody_address
 from kudos_service.claims.service import move_held
 from kudos_service.delivery import reconcile
 from kudos_service.delivery.outbox import request_revoke
-from kudos_service.models import ApiKey, Award, AwardStatus, OpStatus, Recipient, TxStatus
+from kudos_service.models import ApiKey, Award, AwardStatus, Deployment, OpStatus, Recipient, TxStatus
 from kudos_service.state import build_state
 from sqlalchemy import select
 
@@ -531,3 +531,106 @@ def test_the_first_step_checks_the_chains_identity_whatever_the_clock_reads(
             rig.worker.forget_chain()
         rig.step()
         assert rig.worker._identity_checked == 0.5
+
+
+def test_a_deployment_stored_with_one_of_its_hashes_is_completed_from_the_chain(tmp_path: Path) -> None:
+    with embedded_rig(tmp_path) as rig:
+        rig.step()  # the first step stores both
+        with rig.db.session() as session:
+            deployment = session.scalars(select(Deployment)).one()
+            expected = (bytes(deployment.genesis_hash or b""), bytes(deployment.code_hash or b""))
+            deployment.code_hash = None  # a row restored from an older copy, or edited by hand
+        rig.worker.forget_chain()
+        rig.deliver(rig.queue(1))  # not an error: the missing hash is read from the chain again
+        with rig.db.session() as session:
+            deployment = session.scalars(select(Deployment)).one()
+            assert (deployment.genesis_hash, deployment.code_hash) == expected
+        assert blocked(rig) is None
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The step that confirms awards says it changed something; notes that are not holds are not read back as holds
+
+
+def test_the_step_that_only_confirms_awards_says_it_changed_something(
+    node: AnvilNode, tmp_path: Path, automine: None
+) -> None:
+    with anvil_rig(node, tmp_path, confirmations=2) as rig:
+        ids = rig.queue(1)
+        rig.step(2)  # sent and mined (the node mines each transaction), then its receipt recorded
+        assert rig.statuses(ids) == [AwardStatus.SUBMITTED]
+        assert not rig.step()  # nothing new
+        node.mine(2)
+        assert rig.step()  # confirmed, and nothing else: the next step comes at once
+        assert rig.statuses(ids) == [AwardStatus.CONFIRMED]
+        assert not rig.step()
+
+
+def test_a_refusal_noted_before_a_restart_is_not_read_back_as_a_hold(
+    node: AnvilNode, tmp_path: Path, automine: None
+) -> None:
+    with anvil_rig(node, tmp_path, resend_after_s=0.2, replace_after_blocks=100) as rig:
+        node.set_automine(False)
+        rig.queue(1)
+        rig.step()
+        (op,) = rig.operations()
+        assert op.gas_limit is not None
+        node.drop_all_transactions()
+        node.rpc("evm_setBlockGasLimit", [hex(int(op.gas_limit) - 1)])
+        time.sleep(0.25)
+        rig.step()  # sent again, and refused in the node's words: a note, not a hold
+        note = rig.operation(op.id).note
+        assert note is not None
+        assert note.startswith("the node refused it (intrinsic gas too high")
+        assert rig.worker.held_ops == {}
+        rig.worker.stop(timeout=5)
+        settings = rig.state.settings.model_copy(update={"resend_after_s": 3600})
+        restarted = build_state(settings)  # the note is in the database
+        try:
+            restarted.worker.run_once()  # tries nothing again for resend_after_s
+            assert restarted.worker.held_ops == {}
+            assert restarted.worker.blocked_reason is None
+            assert rig.operation(op.id).note == note
+        finally:
+            restarted.worker.stop(timeout=5)
+            restarted.db.dispose()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# A key rotated with a transaction of the old key in flight
+
+
+def test_a_transaction_a_previous_key_left_in_flight_is_never_signed_again_by_the_new_key(
+    node: AnvilNode, tmp_path: Path, automine: None
+) -> None:
+    """The README asks to rotate the key once what it sent is confirmed. If not: the old key's transaction may still
+    be mined (a node holds it, or the old process sends it again), so the new key must not sign the same awards at
+    the old key's nonce (the contract does not refuse a request id twice: both would mint)."""
+    with anvil_rig(node, tmp_path, resend_after_s=3600, replace_after_blocks=2) as rig:
+        new_key = Signer.create()
+        node.set_balance(new_key.address, 100 * 10**18)
+        rig.admin.grant_minter(new_key.address)
+        keystore = new_key.to_keystore(tmp_path / "new-signer.json", "delivery-test", kdf="pbkdf2", iterations=2)
+        node.set_automine(False)
+        ids = rig.queue(1)
+        rig.step()
+        (op,) = rig.operations()
+        old_raw = "0x" + bytes(op.versions[0].raw).hex()
+        rig.worker.stop(timeout=5)
+        node.drop_all_transactions()  # the node forgot it; the old key's process is gone
+        restarted = build_state(rig.state.settings.model_copy(update={"signer_keystore": keystore}))
+        try:
+            node.mine(2)  # stuck, for a key that could replace it
+            restarted.worker.run_once()
+            restarted.worker.run_once()
+            assert len(rig.operation(op.id).versions) == 1
+            node.rpc("eth_sendRawTransaction", [old_raw])  # it comes back
+            node.mine(1)
+            for _ in range(3):
+                restarted.worker.run_once()
+            assert rig.statuses(ids) == [AwardStatus.CONFIRMED]
+            assert rig.admin.total_awarded() == 1
+            assert node.rpc("eth_getTransactionCount", [new_key.address, "latest"]) == "0x0"
+        finally:
+            restarted.worker.stop(timeout=5)
+            restarted.db.dispose()
