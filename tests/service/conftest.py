@@ -6,6 +6,8 @@ opened, the contract deployed, the delivery worker started). Its keys are made w
 CLI's own code path, one per scope. Tests that need an app of their own (no worker, say) use
 :func:`start_service`.
 
+``db`` is a migrated SQLite database of the test's own, for tests of the storage alone.
+
 ``live_service`` is the same app served over real HTTP by uvicorn in a thread, on a free loopback port, for
 clients that need a URL (the ``kudos`` commands that talk to the API); see :func:`start_live_service`.
 """
@@ -30,6 +32,7 @@ from fastapi.testclient import TestClient
 from kudos_service.chain_access import ChainContext
 from kudos_service.cli import app as cli_app
 from kudos_service.core.config import Settings
+from kudos_service.core.db import Database
 from kudos_service.main import create_app
 from kudos_service.models import Award
 from kudos_service.state import AppState
@@ -40,6 +43,17 @@ SCOPES = ("award", "revoke", "admin")
 
 #: How long a test waits for the worker to confirm an award on the embedded chain.
 CONFIRM_TIMEOUT = 20.0
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    """A migrated SQLite database in the test's temporary directory."""
+    database = Database(f"sqlite:///{tmp_path / 'kudos.db'}")
+    database.migrate()
+    try:
+        yield database
+    finally:
+        database.dispose()
 
 
 def new_address() -> str:

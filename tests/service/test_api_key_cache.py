@@ -7,7 +7,6 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -18,16 +17,6 @@ from kudos_service.keys import create_key as store_key
 from kudos_service.models import ApiKey
 from kudos_service.state import LAST_USED_EVERY_S, ApiKeyCache, build_state
 from sqlalchemy import delete
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'kudos.db'}")
-    database.migrate()
-    try:
-        yield database
-    finally:
-        database.dispose()
 
 
 def new_key(db: Database) -> ApiKey:

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -122,14 +121,6 @@ def plain_server(inbox: Inbox) -> Iterator[int]:
     controller.start()
     yield port
     controller.stop()
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'kudos.db'}")
-    database.migrate()
-    yield database
-    database.dispose()
 
 
 class Clock:

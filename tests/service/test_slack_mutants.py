@@ -11,8 +11,6 @@ the same way, so the derivations are pinned here (as ``test_slack_signature.py``
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -84,16 +82,6 @@ def test_the_hash_of_a_form_with_non_ascii_text_is_of_its_utf8_json():
 )
 def test_a_mention_s_label_is_kept_whole(markup: str, plain: str):
     assert _plain(markup) == plain
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'kudos.db'}")
-    database.migrate()
-    try:
-        yield database
-    finally:
-        database.dispose()
 
 
 def test_the_integration_s_key_row_is_made_once_and_listed_with_what_it_is(db: Database):

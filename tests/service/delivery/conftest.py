@@ -19,6 +19,7 @@ from kudos_service.core.config import Settings
 from kudos_service.core.db import Database
 from kudos_service.delivery import Worker
 from kudos_service.delivery.fees import Head
+from kudos_service.delivery.outbox import request_revoke
 from kudos_service.keys import create_key
 from kudos_service.models import ApiKey, Award, AwardStatus, Kind, Operation, OpKind, utcnow
 from kudos_service.state import AppState, build_state
@@ -110,6 +111,19 @@ class Rig:
         with self.db.session() as session:
             key = session.get_one(ApiKey, self.api_key.id)
             return [new_award(session, key, recipient=recipient, transferable=transferable).id for _ in range(count)]
+
+    def revoke(self, token_id: int, *, reason: str = "mistake") -> int:
+        """Request the revocation of kudos ``token_id`` (signed by the worker's key); the operation's id."""
+        with self.db.session() as session:
+            return request_revoke(
+                session,
+                signer=self.ctx.signer.address,
+                contract=self.ctx.client.address,
+                token_id=token_id,
+                reason=reason,
+                api_key_id=self.api_key.id,
+                idempotency_key=None,
+            ).operation.id
 
     def award(self, award_id: str) -> Award:
         with self.db.session() as session:

@@ -16,7 +16,7 @@ from eth_utils.crypto import keccak
 from kudos_service.claims.custody import custody_address
 from kudos_service.claims.service import move_held
 from kudos_service.delivery.fees import eth, fees_for_new
-from kudos_service.delivery.outbox import request_call, request_revoke
+from kudos_service.delivery.outbox import request_call
 from kudos_service.models import (
     Award,
     AwardStatus,
@@ -663,16 +663,7 @@ def test_a_reorg_undoes_a_revocation_that_was_done_and_it_is_done_again(
         rig.deliver(ids)
         token_id = rig.award(ids[0]).token_id
         assert token_id is not None
-        with rig.db.session() as session:
-            op_id = request_revoke(
-                session,
-                signer=rig.signer.address,
-                contract=rig.admin.address,
-                token_id=token_id,
-                reason="mistake",
-                api_key_id=rig.api_key.id,
-                idempotency_key=None,
-            ).operation.id
+        op_id = rig.revoke(token_id)
         rig.step(2)
         assert rig.operation(op_id).status == OpStatus.DONE
         assert rig.award(ids[0]).revoked_at is not None

@@ -18,7 +18,6 @@ from eth_utils.crypto import keccak
 from kudos_service.claims.custody import custody_address
 from kudos_service.claims.service import move_held
 from kudos_service.delivery import reconcile
-from kudos_service.delivery.outbox import request_revoke
 from kudos_service.models import ApiKey, Award, AwardStatus, Deployment, OpStatus, Recipient, TxStatus
 from kudos_service.state import build_state
 from sqlalchemy import select
@@ -462,16 +461,7 @@ def test_a_reorg_of_the_revocation_of_a_claimed_kudos_leaves_it_in_its_wallet(
         rig.step(2)
         claimed = rig.award(ids[0])
         assert (claimed.recipient, claimed.claimed_at is not None) == (wallet, True)
-        with rig.db.session() as session:
-            revoke_id = request_revoke(
-                session,
-                signer=rig.signer.address,
-                contract=rig.admin.address,
-                token_id=token_id,
-                reason="mistake",
-                api_key_id=rig.api_key.id,
-                idempotency_key=None,
-            ).operation.id
+        revoke_id = rig.revoke(token_id)
         rig.step(2)
         assert rig.operation(revoke_id).status == OpStatus.DONE
         node.set_automine(False)

@@ -667,16 +667,7 @@ def test_a_reorg_of_another_operation_on_a_revoked_kudos_leaves_the_revocation(r
     rig.deliver(ids)
     token_id = rig.award(ids[0]).token_id
     assert token_id is not None
-    with rig.db.session() as session:
-        revoke_id = request_revoke(
-            session,
-            signer=rig.ctx.signer.address,
-            contract=rig.ctx.client.address,
-            token_id=token_id,
-            reason="mistake",
-            api_key_id=rig.api_key.id,
-            idempotency_key=None,
-        ).operation.id
+    revoke_id = rig.revoke(token_id)
     rig.step(2)
     assert rig.operation(revoke_id).status == OpStatus.DONE
     with rig.db.session() as session:  # a recovery of the kudos, done in a block a reorg replaced
