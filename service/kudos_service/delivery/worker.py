@@ -209,7 +209,7 @@ class Worker(Reconciler):
             # head a moment before its receipts, so a transaction mined in the very block that makes it "stuck"
             # would be replaced for nothing.)
             gas_room = max(1, self.settings.replace_after_blocks - 1) * head.gas_limit - gas_in_flight
-            if room <= 0 or gas_room <= 0 or not self._has_work(session, signer):
+            if room <= 0 or gas_room <= 0 or not self._has_work(session):
                 return False
         try:
             fees = fees_for_new(ctx.manager, head)
@@ -238,23 +238,19 @@ class Worker(Reconciler):
             self._after_send(ctx, signed, outcomes)
         return bool(signed)
 
-    def _has_work(self, session: Session, signer: str) -> bool:
-        pending = session.scalar(
-            select(Operation.id)
-            .where(Operation.signer.in_((signer, "")), Operation.status == OpStatus.PENDING)
-            .limit(1)
-        )
+    @staticmethod
+    def _has_work(session: Session) -> bool:
+        pending = session.scalar(select(Operation.id).where(Operation.status == OpStatus.PENDING).limit(1))
         queued = session.scalar(select(Award.id).where(Award.status == AwardStatus.QUEUED).limit(1))
         return pending is not None or queued is not None
 
     def _next_pending(self, ctx: ChainContext, session: Session, head: Head, nonce: int, fees: Fees) -> SignedTx | None:
-        """Sign the oldest pending operation (a revocation, a call), or fail it if it would revert."""
+        """Sign the oldest pending operation (a revocation, a call), or fail it if it would revert. Whoever signs it
+        is the key that delivers it, whichever the service had when it was asked (the key may have been rotated
+        since, or was not known while the chain was closed)."""
         while True:
             op = session.scalars(
-                select(Operation)
-                .where(Operation.signer.in_((ctx.signer.address, "")), Operation.status == OpStatus.PENDING)
-                .order_by(Operation.id)
-                .limit(1)
+                select(Operation).where(Operation.status == OpStatus.PENDING).order_by(Operation.id).limit(1)
             ).first()
             if op is None:
                 return None
@@ -273,7 +269,7 @@ class Worker(Reconciler):
                 continue
             gas = min(math.ceil(estimate * ctx.manager.fees.gas_headroom), MAX_TX_GAS, head.gas_limit)
             signed = ctx.manager.sign_at({"to": op.to_address, "data": op.data}, nonce=nonce, gas=gas, fees=fees)
-            op.signer = ctx.signer.address  # requested while the chain was closed: the signer is known now
+            op.signer = ctx.signer.address
             store_version(session, op, signed, head=head.number)
             op.note = None
             return signed

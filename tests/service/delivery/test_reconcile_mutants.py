@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from kudos_service.claims.custody import custody_address
 from kudos_service.claims.service import move_held
 from kudos_service.delivery import reconcile
 from kudos_service.models import ApiKey, Award, AwardStatus, Deployment, OpStatus, Recipient, TxStatus
-from kudos_service.state import build_state
+from kudos_service.state import AppState, build_state
 from sqlalchemy import select
 
 from kudos_chain import SendOutcome, Signer
@@ -60,12 +61,12 @@ def send_as(node: AnvilNode, signer: Signer, *, to: str, nonce: int, data: bytes
     return tx_hash
 
 
-def make_admin(node: AnvilNode, rig: AnvilRig) -> None:
-    """Give the service's signer the contract's admin role (revocations and recoveries need it)."""
+def make_admin(node: AnvilNode, rig: AnvilRig, account: str | None = None) -> None:
+    """Give ``account`` (the service's signer) the contract's admin role (revocations and recoveries need it)."""
     admin = rig.admin.signer
     assert admin is not None
     grant = keccak(text="grantRole(bytes32,address)")[:4] + abi_encode(
-        ["bytes32", "address"], [bytes(32), rig.signer.address]
+        ["bytes32", "address"], [bytes(32), account or rig.signer.address]
     )
     send_as(node, admin, to=rig.admin.address, nonce=rig.ctx.chain.pending_nonce(admin.address), data=grant)
 
@@ -590,6 +591,29 @@ def test_a_refusal_noted_before_a_restart_is_not_read_back_as_a_hold(
 # A key rotated with a transaction of the old key in flight
 
 
+def new_service_key(node: AnvilNode, rig: AnvilRig, keystore: Path) -> Signer:
+    """A key for the service to rotate to: funded, a minter and an admin, in a keystore at ``keystore``."""
+    key = Signer.create()
+    node.set_balance(key.address, 100 * 10**18)
+    rig.admin.grant_minter(key.address)
+    make_admin(node, rig, key.address)
+    key.to_keystore(keystore, "delivery-test", kdf="pbkdf2", iterations=2)
+    return key
+
+
+@contextmanager
+def restarted_with(rig: AnvilRig, keystore: Path) -> Iterator[AppState]:
+    """The service started again on the rig's database, signing with the key in ``keystore`` (its worker's steps
+    are the test's to run)."""
+    rig.worker.stop(timeout=5)
+    state = build_state(rig.state.settings.model_copy(update={"signer_keystore": keystore}))
+    try:
+        yield state
+    finally:
+        state.worker.stop(timeout=5)
+        state.db.dispose()
+
+
 def test_a_transaction_a_previous_key_left_in_flight_is_never_signed_again_by_the_new_key(
     node: AnvilNode, tmp_path: Path, automine: None
 ) -> None:
@@ -597,19 +621,14 @@ def test_a_transaction_a_previous_key_left_in_flight_is_never_signed_again_by_th
     be mined (a node holds it, or the old process sends it again), so the new key must not sign the same awards at
     the old key's nonce (the contract does not refuse a request id twice: both would mint)."""
     with anvil_rig(node, tmp_path, resend_after_s=3600, replace_after_blocks=2) as rig:
-        new_key = Signer.create()
-        node.set_balance(new_key.address, 100 * 10**18)
-        rig.admin.grant_minter(new_key.address)
-        keystore = new_key.to_keystore(tmp_path / "new-signer.json", "delivery-test", kdf="pbkdf2", iterations=2)
+        new_key = new_service_key(node, rig, tmp_path / "new-signer.json")
         node.set_automine(False)
         ids = rig.queue(1)
         rig.step()
         (op,) = rig.operations()
         old_raw = "0x" + bytes(op.versions[0].raw).hex()
-        rig.worker.stop(timeout=5)
         node.drop_all_transactions()  # the node forgot it; the old key's process is gone
-        restarted = build_state(rig.state.settings.model_copy(update={"signer_keystore": keystore}))
-        try:
+        with restarted_with(rig, tmp_path / "new-signer.json") as restarted:
             node.mine(2)  # stuck, for a key that could replace it
             restarted.worker.run_once()
             restarted.worker.run_once()
@@ -621,6 +640,26 @@ def test_a_transaction_a_previous_key_left_in_flight_is_never_signed_again_by_th
             assert rig.statuses(ids) == [AwardStatus.CONFIRMED]
             assert rig.admin.total_awarded() == 1
             assert node.rpc("eth_getTransactionCount", [new_key.address, "latest"]) == "0x0"
-        finally:
-            restarted.worker.stop(timeout=5)
-            restarted.db.dispose()
+
+
+def test_what_a_previous_key_had_not_signed_yet_is_signed_by_the_new_key(
+    node: AnvilNode, tmp_path: Path, automine: None
+) -> None:
+    """An operation waits unsigned in the outbox (a revocation requested a moment before the restart, or while the
+    node was down): it is the key that delivers it that signs it, not the one the service had when it was asked."""
+    with anvil_rig(node, tmp_path) as rig:
+        ids = rig.queue(1)
+        rig.deliver(ids)
+        token_id = rig.award(ids[0]).token_id
+        assert token_id is not None
+        new_key = new_service_key(node, rig, tmp_path / "new-signer.json")
+        rig.worker.stop(timeout=5)
+        revoke_id = rig.revoke(token_id)  # asked of the service with the old key, which stops before signing it
+        assert rig.operation(revoke_id).signer == rig.signer.address
+        with restarted_with(rig, tmp_path / "new-signer.json") as restarted:
+            for _ in range(3):
+                restarted.worker.run_once()
+            revocation = rig.operation(revoke_id)
+            assert (revocation.status, revocation.signer) == (OpStatus.DONE, new_key.address)
+            assert rig.award(ids[0]).revoked_at is not None
+            assert rig.admin.kudos_many([token_id]) == [None]  # revoked on chain
