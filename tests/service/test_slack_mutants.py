@@ -26,7 +26,9 @@ from kudos_service.api.routes.slack import (
 from kudos_service.core.db import Database
 from kudos_service.core.security import hash_secret
 from kudos_service.keys import list_keys
-from kudos_service.models import Kind, Recipient
+from kudos_service.models import ApiKey, Kind, Recipient
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 TRIGGER = "13345224609.738474920.8088930838d88f008e0"
 NOW = 1_900_000_000
@@ -94,6 +96,31 @@ def test_the_integration_s_key_row_is_made_once_and_listed_with_what_it_is(db: D
         assert row.name == "Slack /kudos (internal; cannot be used over HTTP)"  # what `kudos keys list` shows
         assert row.scopes == ""
         assert row.secret_hash not in (hash_secret(""), hash_secret(SLACK_KEY_PREFIX))  # random: no key hashes to it
+
+
+def test_two_first_commands_at_once_share_the_row_the_other_made(db: Database):
+    """The race of two first commands, made to happen: the other request's row is written and committed on a
+    connection of its own just before this one's INSERT, which then fails on the unique prefix."""
+    other: list[int] = []
+
+    def the_other_request_first(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("INSERT INTO api_keys") and not other:
+            other.append(0)
+            with Session(db.engine) as session:  # a connection of its own: another request's session
+                row = ApiKey(prefix=SLACK_KEY_PREFIX, secret_hash=b"\x00" * 32, scopes="", name="made first")
+                session.add(row)
+                session.commit()
+                other[0] = row.id
+
+    event.listen(db.engine, "before_cursor_execute", the_other_request_first)
+    try:
+        key = slack_api_key(db)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", the_other_request_first)
+    assert other[0] > 0
+    assert (key.id, key.name) == (other[0], "made first")
+    with db.session() as session:
+        assert [k.id for k in list_keys(session) if k.prefix == SLACK_KEY_PREFIX] == [other[0]]
 
 
 def test_a_kudos_held_for_someone_without_a_wallet_is_announced_without_a_wallet_link():
