@@ -255,3 +255,24 @@ def test_a_rate_limit_is_not_taken_for_a_range_too_large(awarded: Awarded, messa
             )
     assert message in str(refused.value)
     assert len(proxy.log_requests) == 1  # not split
+
+
+def test_pages_are_at_most_max_range_blocks_end_to_end_and_stop_at_to_block(awarded: Awarded):
+    """A node that refuses nothing: each page asks for ``max_range`` blocks at most, the pages meet without a gap or
+    an overlap, and the last ends at ``to_block``, not at the head (no request of an unused block, no log after)."""
+    lo, hi = awarded.first_block, awarded.last_block - 10  # ten blocks of awards after the range
+    with RpcProxy(awarded.node.url) as proxy:
+        chain = Chain.connect(proxy.url, chain_id=awarded.node.chain_id)
+        logs = chain.get_logs(
+            address=awarded.client.address, topic_sets=[[]], from_block=lo, to_block=hi, max_range=MAX_BLOCKS
+        )
+    ranges = sorted((r.from_block, r.to_block) for r in proxy.log_requests)
+    assert not proxy.refused
+    assert all(b - a + 1 <= MAX_BLOCKS for a, b in ranges)
+    assert ranges[0][0] == lo
+    assert ranges[-1][1] == hi
+    assert all(ranges[i][1] + 1 == ranges[i + 1][0] for i in range(len(ranges) - 1))
+    assert [(log.block_number, log.log_index) for log in logs] == positions(
+        raw_logs(awarded.node.url, awarded.client.address, [], lo, hi)
+    )
+    assert max(log.block_number for log in logs) == hi  # the range holds logs up to its end, and none after
