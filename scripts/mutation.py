@@ -5,7 +5,8 @@
     python scripts/mutation.py [TARGET ...] [--max-children N] [--timeout-per-mutant S] [--budget MINUTES]
                                [--retest] [--fresh] [--report-only] [--fail-under PERCENT]
 
-A TARGET is a group (``delivery``, ``library``, ``guards``; all three when none is named) or one module of a group
+A TARGET is a group (``delivery``, ``library``, ``acceptance``, ``guards``; all four when none is named) or one
+module of a group
 (``service/kudos_service/delivery/fees.py``), which runs only that module's mutants. Each group is mutated and
 tested with the fast in-process tests that cover it:
 
@@ -14,9 +15,13 @@ tested with the fast in-process tests that cover it:
   it only through its background thread: timing-dependent verdicts, and the whole suite per surviving mutant);
 - ``library``: the transaction pipeline and the chain reads, ``kudos_chain/transactions.py`` and
   ``kudos_chain/chain.py``, by ``tests/library`` (on both chains: embedded py-evm and an anvil node);
-- ``guards``: idempotency and acceptance (``awards.py``), API keys and their scopes (``core/security.py``,
-  ``api/deps.py``), Slack's signature (``api/routes/slack.py``) and the metadata's content hash
-  (``kudos_chain/metadata.py``), by ``tests/service`` and ``tests/library/test_metadata*.py``.
+- ``acceptance``: idempotency and acceptance (``awards.py``), by the service's tests of awards: the accept queue,
+  ``/v1/awards`` one by one and in batches, hostile input, recipients and Slack's awards (every request of the
+  service passes through ``awards.py``'s catalog: with all of ``tests/service``, ~900 tests, a mutant that
+  survives or hangs costs minutes, and the module's 678 mutants took hours);
+- ``guards``: API keys and their scopes (``core/security.py``, ``api/deps.py``), the app's state (``state.py``),
+  Slack's signature (``api/routes/slack.py``) and the metadata's content hash (``kudos_chain/metadata.py``), by
+  ``tests/service`` and ``tests/library/test_metadata*.py``.
 
 Browser tests, the fuzzer, scale tests and benchmarks are left out, and so are the tests that run ``kudos serve``
 in a process of its own (``tests/service_process``): mutmut learns which tests reach which function by watching
@@ -140,9 +145,26 @@ GROUPS = {
             ),
         ),
         Group(
+            "acceptance",
+            ("service/kudos_service/awards.py",),
+            (
+                # a mutant that stops the accept queue's thread leaves a request waiting for ever: its test fails
+                # after a minute (see the guards' below)
+                "--timeout=60",
+                # first: mutmut stops a mutant's tests at the first failure, in this order (see the plugin below)
+                "tests/service/test_award_acceptance.py",
+                "tests/service/test_awards.py",
+                "tests/service/test_batch.py",
+                "tests/service/test_hardening.py",
+                "tests/service/test_recipients.py",
+                "tests/service/test_kinds.py",
+                "tests/service/test_slack_award_mutants.py",
+            ),
+            (LOG_CALLS,),
+        ),
+        Group(
             "guards",
             (
-                "service/kudos_service/awards.py",
                 "service/kudos_service/core/security.py",
                 "service/kudos_service/api/deps.py",
                 "service/kudos_service/state.py",
@@ -150,10 +172,10 @@ GROUPS = {
                 "kudos_chain/metadata.py",
             ),
             (
-                # A mutant that stops the accept queue's thread leaves its request waiting for ever; a test that
-                # waits this long fails (no test of this selection takes 3 s, the set-up of a module's app under
-                # mutmut's tracing included, well under a minute), instead of the whole run's limit (3 x a few
-                # minutes) being spent. Either way the mutant is caught.
+                # A mutant that hangs a request leaves its test waiting for ever; a test that waits this long fails
+                # (no test of this selection takes 3 s, the set-up of a module's app under mutmut's tracing
+                # included, well under a minute), instead of the whole run's limit (3 x a few minutes) being spent.
+                # Either way the mutant is caught.
                 "--timeout=60",
                 # first: mutmut stops a mutant's tests at the first failure, in this order (see the plugin below)
                 "tests/library/test_metadata.py",
@@ -166,6 +188,7 @@ GROUPS = {
                 # reads THIRD_PARTY_NOTICES.md from the repository, which the mutants' tree does not have
                 "--deselect=tests/service/test_icons.py::test_the_icons_licence_ships_with_them_and_the_notice_credits_them",
             ),
+            (LOG_CALLS,),
         ),
     )
 }
