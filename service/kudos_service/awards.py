@@ -331,9 +331,8 @@ def _new_award(
     )
 
 
-def award_out(session: Session, award: Award, *, base_url: str, catalog: Catalog | None = None) -> AwardOut:
-    """The API's view of an award."""
-    catalog = catalog or Catalog()
+def award_out(session: Session, award: Award, *, base_url: str, catalog: Catalog) -> AwardOut:
+    """The API's view of an award (its kind and the deployment read through ``catalog``)."""
     deployment = catalog.deployment(session)
     kind = catalog.kinds(session, [award.kind_id])[award.kind_id]
     tx_hash = None

@@ -7,19 +7,29 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 from eth_utils.crypto import keccak
-from kudos_service.awards import AcceptQueue, Catalog, _Job, accept_awards, resolve_kinds, stored_awards
+from kudos_service.awards import (
+    AcceptQueue,
+    Catalog,
+    _Job,
+    accept_awards,
+    award_out,
+    resolve_kinds,
+    stored_awards,
+)
 from kudos_service.core.config import Settings
 from kudos_service.core.db import Database
 from kudos_service.errors import ConflictError, InvalidRequestError
 from kudos_service.keys import create_key as store_key
-from kudos_service.models import ApiKey, Award, AwardStatus, Recipient, as_utc
+from kudos_service.models import ApiKey, Award, AwardStatus, Kind, Recipient, as_utc
 from kudos_service.schemas import AwardCreate
+from sqlalchemy import event
 
 from kudos_chain import KudosMetadata, canonical_json
 from kudos_chain.client import request_id_bytes
@@ -339,3 +349,94 @@ def test_a_stop_asked_while_requests_wait_answers_them_first(db: Database, setti
     assert queue._thread is not None
     queue._thread.join(5)
     assert not queue._thread.is_alive()  # it ended after answering them
+
+
+def test_a_group_whose_transaction_fails_is_accepted_one_by_one_and_only_the_failing_request_fails(
+    db: Database, settings: Settings
+):
+    """The database refuses one request's rows (a disk error, say, made here by a hook on the statement that
+    writes them): the group's transaction fails, and each request is then committed alone, so that only that one
+    is answered with the error."""
+    key, queue = new_key(db), RecordingQueue(db, settings)
+
+    def fail_the_bad_one(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        if statement.startswith("INSERT INTO awards") and "bad-request" in str(parameters):
+            raise OSError("disk I/O error")
+
+    event.listen(db.engine, "before_cursor_execute", fail_the_bad_one)
+    try:
+        answers = run_waiting(queue, key, [[("good-request", body())], [("bad-request", body())]], stop=True)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", fail_the_bad_one)
+        queue.stop()
+    assert queue.commits == [(2, True), (1, False), (1, False)]
+    ((_, created),) = answers[0]
+    assert created is True
+    assert isinstance(answers[1], OSError)
+    assert str(answers[1]) == "disk I/O error"
+    with db.session() as session:
+        assert set(stored_awards(session, [(key.id, "good-request"), (key.id, "bad-request")])) == {
+            (key.id, "good-request")
+        }
+
+
+def test_an_award_is_shown_with_its_kind_through_a_catalog_that_knows_no_kind_yet(db: Database, settings: Settings):
+    """After a restart, or once a new kind made the catalog forget them, the kinds are read from the database."""
+    key = new_key(db)
+    ((award_id, _),) = accept(db, settings, key, [("shown-cold", body(kind="mentor"))])
+    with db.session() as session:
+        out = award_out(session, session.get_one(Award, award_id), base_url=BASE, catalog=Catalog())
+    assert (out.id, out.kind, out.status) == (award_id, "mentor", "queued")
+
+
+def test_a_catalog_told_the_kinds_changed_reads_them_again(db: Database):
+    catalog = Catalog()
+    with db.session() as session:
+        before = catalog.kinds(session)
+        session.add(
+            Kind(
+                slug="forgotten-test",
+                name="Forgotten test",
+                description="",
+                audience="employee",
+                color="#123456",
+                emoji="🧪",
+            )
+        )
+    catalog.forget_kinds()  # what POST /v1/kinds does
+    with db.session() as session:
+        after = catalog.kinds(session)
+    assert "forgotten-test" not in before
+    assert after["forgotten-test"].id in after
+    assert len(after) == len(before) + 2  # by id and by slug
+
+
+class StuckQueue(AcceptQueue):
+    """A queue whose first transaction never ends until the test lets it (a database that hangs)."""
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        super().__init__(db, settings, Catalog())
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def _commit(self, group: Sequence[_Job], *, grouped: bool) -> None:
+        self.entered.set()
+        self.release.wait(30)
+
+
+def test_a_stop_waits_for_a_stuck_transaction_no_longer_than_its_timeout(db: Database, settings: Settings):
+    key, queue = new_key(db), StuckQueue(db, settings)
+    loop = asyncio.new_event_loop()
+    try:
+        queue._jobs.put(_Job(key, [("stuck", body())], loop, loop.create_future()))
+        queue._start()
+        assert queue.entered.wait(10)
+        thread = queue._thread
+        stopper = threading.Thread(target=queue.stop, kwargs={"timeout": 0.1})
+        stopper.start()
+        stopper.join(10)
+        assert not stopper.is_alive()  # the service's shutdown goes on
+        assert thread is not None
+        assert thread.is_alive()  # still stuck: a daemon thread, which does not hold the process
+    finally:
+        queue.release.set()
+        loop.close()
