@@ -337,9 +337,9 @@ def award_out(session: Session, award: Award, *, base_url: str, catalog: Catalog
     kind = catalog.kinds(session, [award.kind_id])[award.kind_id]
     tx_hash = None
     status_reason = None
-    if award.tx_id is not None and award.tx is not None:
+    if award.tx is not None:
         tx_hash = award.tx.tx_hash  # the version mined
-    elif award.operation_id is not None and award.operation is not None:
+    elif award.operation is not None:
         versions = award.operation.versions
         tx_hash = versions[-1].tx_hash if versions else None  # the newest version sent
     if award.status == AwardStatus.SUBMITTED and award.operation is not None:

@@ -27,9 +27,21 @@ from kudos_service.core.config import Settings
 from kudos_service.core.db import Database
 from kudos_service.errors import ConflictError, InvalidRequestError
 from kudos_service.keys import create_key as store_key
-from kudos_service.models import ApiKey, Award, AwardStatus, Kind, Recipient, as_utc
+from kudos_service.models import (
+    ApiKey,
+    Award,
+    AwardStatus,
+    ChainTx,
+    Kind,
+    Operation,
+    OpKind,
+    OpStatus,
+    Recipient,
+    TxStatus,
+    as_utc,
+)
 from kudos_service.schemas import AwardCreate
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from kudos_chain import KudosMetadata, canonical_json
 from kudos_chain.client import request_id_bytes
@@ -440,3 +452,62 @@ def test_a_stop_waits_for_a_stuck_transaction_no_longer_than_its_timeout(db: Dat
     finally:
         queue.release.set()
         loop.close()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# What an award shows of its delivery
+
+
+def test_an_award_shows_the_transaction_that_counts_and_why_it_waits_at_each_stage(db: Database, settings: Settings):
+    key = new_key(db)
+    ((award_id, _),) = accept(db, settings, key, [("stages", body())])
+    catalog = Catalog()
+
+    def shown() -> tuple[str | None, str | None, str | None]:
+        with db.session() as session:
+            out = award_out(session, session.get_one(Award, award_id), base_url=BASE, catalog=catalog)
+        return out.tx_hash, out.status_reason, out.token_uri
+
+    assert shown() == (None, None, None)  # queued: nothing sent, nothing to wait for
+    note = "base fee 90 gwei is above the cap of 50 gwei; delivery resumes when the fee falls"
+    hashes = ["0x" + os.urandom(32).hex() for _ in range(2)]
+    with db.session() as session:
+        op = Operation(
+            kind=OpKind.AWARD_BATCH, status=OpStatus.PENDING, signer=new_address(), to_address=new_address(),
+            data=b"", note=note, replacements=1,
+        )  # fmt: skip
+        session.add(op)
+        session.flush()
+        award = session.get_one(Award, award_id)
+        award.status, award.operation_id = AwardStatus.SUBMITTED, op.id
+        op_id = op.id
+    assert shown() == (None, note, None)  # its operation not signed yet
+    with db.session() as session:
+        versions = [
+            ChainTx(operation_id=op_id, nonce=3, tx_hash=h, raw=b"\x02", status=status)
+            for h, status in zip(hashes, (TxStatus.REPLACED, TxStatus.SENT), strict=True)
+        ]
+        session.add_all(versions)
+        session.get_one(Operation, op_id).status = OpStatus.IN_FLIGHT
+    assert shown() == (hashes[1], note, None)  # the newest version sent, and why it waits
+    with db.session() as session:
+        first = session.scalars(select(ChainTx).where(ChainTx.tx_hash == hashes[0])).one()
+        award = session.get_one(Award, award_id)
+        award.status, award.tx_id, award.token_id = AwardStatus.CONFIRMED, first.id, 424242
+    assert shown() == (hashes[0], None, f"{BASE}/v1/tokens/424242")  # the version mined (the first), waits no more
+
+
+def test_an_award_of_a_kind_another_process_added_is_shown_through_a_catalog_read_before(
+    db: Database, settings: Settings
+):
+    catalog = Catalog()
+    with db.session() as session:
+        catalog.kinds(session)  # read before the kind existed
+        session.add(
+            Kind(slug="added-elsewhere", name="Added elsewhere", description="", audience="employee",
+                 color="#654321", emoji="🧭")
+        )  # fmt: skip
+    ((award_id, _),) = accept(db, settings, new_key(db), [("elsewhere", body(kind="added-elsewhere"))])
+    with db.session() as session:
+        out = award_out(session, session.get_one(Award, award_id), base_url=BASE, catalog=catalog)
+    assert out.kind == "added-elsewhere"
