@@ -280,12 +280,38 @@ def test_an_invalid_idempotency_key_on_a_revocation_is_400(service: Service, tok
     assert_error(response, 400, "invalid_idempotency_key")
 
 
-@pytest.mark.parametrize("headers", [{}, {"Content-Type": "application/json"}], ids=["no body", "empty JSON body"])
-def test_a_revocation_without_a_body_has_the_reason_unspecified(service: Service, headers: dict[str, str]):
+@pytest.mark.parametrize(
+    ("headers", "length"),
+    [({}, True), ({"Content-Type": "application/json"}, True), ({}, False)],
+    ids=["no body", "empty JSON body", "no body and no Content-Length"],  # the last as `curl -X POST` sends it
+)
+def test_a_revocation_without_a_body_has_the_reason_unspecified(
+    service: Service, headers: dict[str, str], length: bool
+):
     token = service.award_confirmed()
-    response = service.client.post(f"/v1/tokens/{token['token_id']}/revoke", headers=service.auth("revoke", **headers))
+    request = service.client.build_request(
+        "POST", f"/v1/tokens/{token['token_id']}/revoke", headers=service.auth("revoke", **headers)
+    )
+    if not length:
+        del request.headers["Content-Length"]
+    assert ("content-length" in request.headers) is length
+    response = service.client.send(request)
     assert response.status_code == 202, response.text
     assert (response.json()["token_id"], response.json()["reason"]) == (token["token_id"], "unspecified")
+
+
+def test_a_body_sent_in_chunks_is_held_to_the_json_rule_too(service: Service, token: dict[str, Any]):
+    """Transfer-Encoding: chunked, and no Content-Length: a body all the same."""
+    request = service.client.build_request(
+        "POST",
+        f"/v1/tokens/{token['token_id']}/revoke",
+        content=iter([b'{"reason": ', b'"mistake"}']),
+        headers=service.auth("revoke", **{"Content-Type": "text/plain"}),
+    )
+    assert "content-length" not in request.headers
+    assert request.headers["transfer-encoding"] == "chunked"
+    assert_error(service.client.send(request), 415, "unsupported_media_type")
+    assert service.ctx.client.kudos(token["token_id"]).owner == token["recipient"]
 
 
 def test_an_award_key_cannot_revoke(service: Service, token: dict[str, Any]):
