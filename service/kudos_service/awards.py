@@ -166,9 +166,9 @@ def resolve_recipients(
 
 
 def _request_hash(body: AwardCreate) -> bytes:
-    fields = body.model_dump(exclude={"idempotency_key"})
-    if not fields.get("recipient_is_contract"):  # added later: requests without it hash as they always did
-        fields.pop("recipient_is_contract", None)
+    fields = body.model_dump()  # a batch item's idempotency key is not in it: the routes take it out first
+    if not fields["recipient_is_contract"]:  # added later: requests without it hash as they always did
+        del fields["recipient_is_contract"]
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).digest()
 
 

@@ -6,6 +6,7 @@ metadata and its content hash included."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -23,6 +24,7 @@ from kudos_service.awards import (
     resolve_kinds,
     stored_awards,
 )
+from kudos_service.claims.custody import custody_address
 from kudos_service.core.config import Settings
 from kudos_service.core.db import Database
 from kudos_service.errors import ConflictError, InvalidRequestError
@@ -32,6 +34,7 @@ from kudos_service.models import (
     Award,
     AwardStatus,
     ChainTx,
+    Deployment,
     Kind,
     Operation,
     OpKind,
@@ -449,6 +452,7 @@ def test_a_stop_waits_for_a_stuck_transaction_no_longer_than_its_timeout(db: Dat
         assert not stopper.is_alive()  # the service's shutdown goes on
         assert thread is not None
         assert thread.is_alive()  # still stuck: a daemon thread, which does not hold the process
+        assert (thread.daemon, thread.name) == (True, "kudos-accept")  # as thread dumps and log lines name it
     finally:
         queue.release.set()
         loop.close()
@@ -511,3 +515,64 @@ def test_an_award_of_a_kind_another_process_added_is_shown_through_a_catalog_rea
     with db.session() as session:
         out = award_out(session, session.get_one(Award, award_id), base_url=BASE, catalog=catalog)
     assert out.kind == "added-elsewhere"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Held for someone, sent to someone else, in one request
+
+
+def test_a_request_to_new_email_addresses_and_a_handle_holds_the_ones_and_sends_the_other(
+    tmp_path: Path, settings: Settings
+):
+    database = Database(f"sqlite:///{tmp_path / 'kudos.db'}")
+    database.migrate()
+    try:
+        contract = new_address()
+        with database.session() as session:  # the service has its contract: kudos can be held
+            session.add(Deployment(chain_id=31337, contract_address=contract, from_block=0))
+        grace = person(database)
+        items = [
+            ("to-ada", body(recipient={"email": "ada@example.com", "name": "Ada"})),
+            ("to-grace", body(recipient=f"@{grace.handle}")),
+            ("to-ada-again", body(recipient={"email": "ada@example.com"})),
+        ]
+        ids = [award_id for award_id, _ in accept(database, settings, new_key(database), items)]
+        custody = custody_address(31337, contract)
+        with database.session() as session:
+            ada_first, to_grace, ada_again = (session.get_one(Award, i) for i in ids)
+            assert (ada_first.recipient, ada_again.recipient, to_grace.recipient) == (
+                custody,
+                custody,
+                grace.wallet_address,
+            )
+            assert ada_first.held_for_id is not None
+            assert ada_again.held_for_id == ada_first.held_for_id  # one new person for two awards of one request
+            assert to_grace.held_for_id is None
+            held = json.loads(ada_first.metadata_json)
+            assert held["external_url"] == BASE  # not the custody address's wallet page: it says nothing of Ada
+            assert json.loads(to_grace.metadata_json)["external_url"] == f"{BASE}/wallet/{grace.wallet_address}"
+            assert session.scalars(select(Recipient).where(Recipient.email == "ada@example.com")).one().handle
+    finally:
+        database.dispose()
+
+
+def test_a_request_whose_event_loop_is_gone_does_not_stop_the_queue_answering_the_others(
+    db: Database, settings: Settings
+):
+    """A request's loop can close before its answer (a worker process of the server shutting down): the answer
+    is dropped, and the requests after it are answered."""
+    key, queue = new_key(db), RecordingQueue(db, settings)
+    gone = asyncio.new_event_loop()
+    queue._jobs.put(_Job(key, [("loop-gone", body())], gone, gone.create_future()))
+    gone.close()
+    try:
+        answers = run_waiting(queue, key, [[("loop-alive", body())]], stop=False)
+    finally:
+        queue.stop()
+    ((_, created),) = answers[0]
+    assert created is True
+    with db.session() as session:
+        assert set(stored_awards(session, [(key.id, "loop-gone"), (key.id, "loop-alive")])) == {
+            (key.id, "loop-gone"),
+            (key.id, "loop-alive"),
+        }
