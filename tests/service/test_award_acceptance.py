@@ -551,7 +551,8 @@ def test_a_request_to_new_email_addresses_and_a_handle_holds_the_ones_and_sends_
             held = json.loads(ada_first.metadata_json)
             assert held["external_url"] == BASE  # not the custody address's wallet page: it says nothing of Ada
             assert json.loads(to_grace.metadata_json)["external_url"] == f"{BASE}/wallet/{grace.wallet_address}"
-            assert session.scalars(select(Recipient).where(Recipient.email == "ada@example.com")).one().handle
+            ada = session.scalars(select(Recipient).where(Recipient.email == "ada@example.com")).one()
+            assert (ada.id, ada.display_name, ada.wallet_address) == (ada_first.held_for_id, "Ada", None)
     finally:
         database.dispose()
 
