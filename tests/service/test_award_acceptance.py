@@ -521,40 +521,89 @@ def test_an_award_of_a_kind_another_process_added_is_shown_through_a_catalog_rea
 # Held for someone, sent to someone else, in one request
 
 
-def test_a_request_to_new_email_addresses_and_a_handle_holds_the_ones_and_sends_the_other(
-    tmp_path: Path, settings: Settings
-):
+@pytest.fixture
+def held_db(tmp_path: Path) -> Iterator[Database]:
+    """A database of its own whose service has its contract, HELD_CONTRACT (kudos can be held)."""
     database = Database(f"sqlite:///{tmp_path / 'kudos.db'}")
     database.migrate()
+    with database.session() as session:
+        session.add(Deployment(chain_id=31337, contract_address=HELD_CONTRACT, from_block=0))
     try:
-        contract = new_address()
-        with database.session() as session:  # the service has its contract: kudos can be held
-            session.add(Deployment(chain_id=31337, contract_address=contract, from_block=0))
-        grace = person(database)
-        items = [
-            ("to-ada", body(recipient={"email": "ada@example.com", "name": "Ada"})),
-            ("to-grace", body(recipient=f"@{grace.handle}")),
-            ("to-ada-again", body(recipient={"email": "ada@example.com"})),
-        ]
-        ids = [award_id for award_id, _ in accept(database, settings, new_key(database), items)]
-        custody = custody_address(31337, contract)
-        with database.session() as session:
-            ada_first, to_grace, ada_again = (session.get_one(Award, i) for i in ids)
-            assert (ada_first.recipient, ada_again.recipient, to_grace.recipient) == (
-                custody,
-                custody,
-                grace.wallet_address,
-            )
-            assert ada_first.held_for_id is not None
-            assert ada_again.held_for_id == ada_first.held_for_id  # one new person for two awards of one request
-            assert to_grace.held_for_id is None
-            held = json.loads(ada_first.metadata_json)
-            assert held["external_url"] == BASE  # not the custody address's wallet page: it says nothing of Ada
-            assert json.loads(to_grace.metadata_json)["external_url"] == f"{BASE}/wallet/{grace.wallet_address}"
-            ada = session.scalars(select(Recipient).where(Recipient.email == "ada@example.com")).one()
-            assert (ada.id, ada.display_name, ada.wallet_address) == (ada_first.held_for_id, "Ada", None)
+        yield database
     finally:
         database.dispose()
+
+
+HELD_CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+
+
+def test_a_request_to_new_email_addresses_and_a_handle_holds_the_ones_and_sends_the_other(
+    held_db: Database, settings: Settings
+):
+    grace = person(held_db)
+    items = [
+        ("to-ada", body(recipient={"email": "ada@example.com", "name": "Ada"})),
+        ("to-grace", body(recipient=f"@{grace.handle}")),
+        ("to-ada-again", body(recipient={"email": "ada@example.com"})),
+    ]
+    ids = [award_id for award_id, _ in accept(held_db, settings, new_key(held_db), items)]
+    custody = custody_address(31337, HELD_CONTRACT)
+    with held_db.session() as session:
+        ada_first, to_grace, ada_again = (session.get_one(Award, i) for i in ids)
+        assert (ada_first.recipient, ada_again.recipient, to_grace.recipient) == (
+            custody,
+            custody,
+            grace.wallet_address,
+        )
+        assert ada_first.held_for_id is not None
+        assert ada_again.held_for_id == ada_first.held_for_id  # one new person for two awards of one request
+        assert to_grace.held_for_id is None
+        held = json.loads(ada_first.metadata_json)
+        assert held["external_url"] == BASE  # not the custody address's wallet page: it says nothing of Ada
+        assert json.loads(to_grace.metadata_json)["external_url"] == f"{BASE}/wallet/{grace.wallet_address}"
+        ada = session.scalars(select(Recipient).where(Recipient.email == "ada@example.com")).one()
+        assert (ada.id, ada.display_name, ada.wallet_address) == (ada_first.held_for_id, "Ada", None)
+
+
+def test_a_kudos_held_for_someone_cannot_name_them_in_public(held_db: Database, settings: Settings):
+    with pytest.raises(InvalidRequestError) as refused:
+        accept(
+            held_db,
+            settings,
+            new_key(held_db),
+            [("named", body(recipient={"email": "kim@example.com"}, recipient_name="Kim"))],
+        )
+    assert (refused.value.code, refused.value.message) == (
+        "recipient_name_held",
+        "a kudos held for someone does not name them in its public metadata: leave recipient_name out (an email "
+        "recipient's name goes in recipient.name)",
+    )
+
+
+def test_a_refused_request_of_a_group_adds_no_one_to_the_directory(held_db: Database, settings: Settings):
+    key, queue = new_key(held_db), RecordingQueue(held_db, settings)
+    try:
+        answers = run_waiting(
+            queue,
+            key,
+            [
+                [("lin", body(recipient={"email": "lin@example.com"}))],
+                [
+                    ("kim", body(recipient={"email": "kim@example.com"})),
+                    ("odd", body(recipient="@no-one-by-that-handle")),
+                ],
+            ],
+            stop=False,
+        )
+    finally:
+        queue.stop()
+    assert queue.commits == [(2, True)]  # one transaction: the refused request's new person was taken out of it
+    ((_, created),) = answers[0]
+    assert created is True
+    assert isinstance(answers[1], InvalidRequestError)
+    assert answers[1].code == "unknown_recipient"  # refused after kim was added to the session
+    with held_db.session() as session:
+        assert list(session.scalars(select(Recipient.email).where(Recipient.email.is_not(None)))) == ["lin@example.com"]
 
 
 def test_a_request_whose_event_loop_is_gone_does_not_stop_the_queue_answering_the_others(
