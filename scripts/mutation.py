@@ -16,9 +16,10 @@ tested with the fast in-process tests that cover it:
 - ``library``: the transaction pipeline and the chain reads, ``kudos_chain/transactions.py`` and
   ``kudos_chain/chain.py``, by ``tests/library`` (on both chains: embedded py-evm and an anvil node);
 - ``acceptance``: idempotency and acceptance (``awards.py``), by the service's tests of awards: the accept queue,
-  ``/v1/awards`` one by one and in batches, hostile input, recipients and Slack's awards (every request of the
-  service passes through ``awards.py``'s catalog: with all of ``tests/service``, ~900 tests, a mutant that
-  survives or hangs costs minutes, and the module's 678 mutants took hours);
+  ``/v1/awards`` one by one and in batches, hostile input, recipients, kudos held for an email address and
+  Slack's awards (every request of the service passes through ``awards.py``'s catalog: with all of
+  ``tests/service``, ~900 tests, a mutant that survives or hangs costs minutes, and the module's 678 mutants took
+  hours);
 - ``guards``: API keys and their scopes (``core/security.py``, ``api/deps.py``), the app's state (``state.py``),
   Slack's signature (``api/routes/slack.py``) and the metadata's content hash (``kudos_chain/metadata.py``), by
   ``tests/service`` and ``tests/library/test_metadata*.py``.
@@ -158,6 +159,7 @@ GROUPS = {
                 "tests/service/test_hardening.py",
                 "tests/service/test_recipients.py",
                 "tests/service/test_kinds.py",
+                "tests/service/test_claims.py",  # awards to an email address, held for the person
                 "tests/service/test_slack_award_mutants.py",
             ),
             (LOG_CALLS,),
