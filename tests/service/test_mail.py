@@ -10,10 +10,12 @@ import email.policy
 import logging
 import socket
 import ssl
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +29,8 @@ from kudos_service.mail import LEASE, MAX_ATTEMPTS, Mailer, SmtpConfig, queue_ma
 from kudos_service.models import Mail, MailStatus, Operation, OpKind, OpStatus, utcnow
 from pydantic import SecretStr, ValidationError
 from sqlalchemy import select
+
+from tests.service.conftest import CONFIRM_TIMEOUT, award_body, start_service
 
 PASSWORD = "s3cret-smtp-password"
 
@@ -463,3 +467,30 @@ def test_a_claim_link_that_can_never_be_sent_is_not_kept_either(
     assert record.status == MailStatus.FAILED
     assert token not in record.text_body
     assert token not in (record.html_body or "")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The service's own mailer, end to end
+
+
+def test_the_service_mails_the_claim_link_of_a_kudos_held_for_an_email_address(
+    plain_server: int, inbox: Inbox, tmp_path: Path
+):
+    """The app's mailer is the configured SMTP server's: a kudos to an email address is confirmed, announced, and
+    its claim link mailed there (the browser test follows the link; this one needs no browser)."""
+    settings = {"smtp_host": "127.0.0.1", "smtp_port": plain_server, "smtp_security": "none"}
+    with start_service(tmp_path, mail_from="Kudos <kudos@example.com>", **settings) as service:
+        body = award_body(recipient={"email": "lin@example.com", "name": "Lin"})
+        accepted = service.client.post(
+            "/v1/awards", json=body, headers=service.auth("award", **{"Idempotency-Key": "mail-1"})
+        )
+        assert accepted.status_code == 202, accepted.text
+        deadline = time.monotonic() + CONFIRM_TIMEOUT
+        while not inbox.envelopes and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert inbox.envelopes == [("kudos@example.com", ["lin@example.com"])]
+    (message,) = inbox.messages
+    assert message["To"] == "lin@example.com"
+    plain = message.get_body(preferencelist=("plain",))
+    assert plain is not None
+    assert "/claim/" in plain.get_content()
