@@ -42,6 +42,7 @@ from kudos_service.models import (
     Recipient,
     TxStatus,
     as_utc,
+    utcnow,
 )
 from kudos_service.schemas import AwardCreate
 from sqlalchemy import event, select
@@ -499,6 +500,12 @@ def test_an_award_shows_the_transaction_that_counts_and_why_it_waits_at_each_sta
         award = session.get_one(Award, award_id)
         award.status, award.tx_id, award.token_id = AwardStatus.CONFIRMED, first.id, 424242
     assert shown() == (hashes[0], None, f"{BASE}/v1/tokens/424242")  # the version mined (the first), waits no more
+    with db.session() as session:
+        award = session.get_one(Award, award_id)
+        award.status, award.failure_reason = AwardStatus.FAILED, "the contract refused it: not a minter"
+    with db.session() as session:
+        out = award_out(session, session.get_one(Award, award_id), base_url=BASE, catalog=catalog)
+    assert (out.status, out.failure_reason, out.held) == ("failed", "the contract refused it: not a minter", False)
 
 
 def test_an_award_of_a_kind_another_process_added_is_shown_through_a_catalog_read_before(
@@ -511,7 +518,12 @@ def test_an_award_of_a_kind_another_process_added_is_shown_through_a_catalog_rea
             Kind(slug="added-elsewhere", name="Added elsewhere", description="", audience="employee",
                  color="#654321", emoji="🧭")
         )  # fmt: skip
-    ((award_id, _),) = accept(db, settings, new_key(db), [("elsewhere", body(kind="added-elsewhere"))])
+    with db.session() as session:  # the same catalog resolves the kind: it reads the kinds again for it
+        (accepted,) = accept_awards(
+            session, settings=settings, api_key=new_key(db), items=[("elsewhere", body(kind="added-elsewhere"))],
+            catalog=catalog,
+        )  # fmt: skip
+        award_id = accepted.award.id
     with db.session() as session:
         out = award_out(session, session.get_one(Award, award_id), base_url=BASE, catalog=catalog)
     assert out.kind == "added-elsewhere"
@@ -558,6 +570,11 @@ def test_a_request_to_new_email_addresses_and_a_handle_holds_the_ones_and_sends_
         assert ada_first.held_for_id is not None
         assert ada_again.held_for_id == ada_first.held_for_id  # one new person for two awards of one request
         assert to_grace.held_for_id is None
+        catalog = Catalog()
+        shown = [award_out(session, a, base_url=BASE, catalog=catalog).held for a in (ada_first, to_grace)]
+        assert shown == [True, False]
+        ada_first.claimed_at = utcnow()
+        assert award_out(session, ada_first, base_url=BASE, catalog=catalog).held is False  # claimed: theirs now
         held = json.loads(ada_first.metadata_json)
         assert held["external_url"] == BASE  # not the custody address's wallet page: it says nothing of Ada
         assert json.loads(to_grace.metadata_json)["external_url"] == f"{BASE}/wallet/{grace.wallet_address}"
