@@ -475,7 +475,7 @@ def test_an_award_shows_the_transaction_that_counts_and_why_it_waits_at_each_sta
 
     assert shown() == (None, None, None)  # queued: nothing sent, nothing to wait for
     note = "base fee 90 gwei is above the cap of 50 gwei; delivery resumes when the fee falls"
-    hashes = ["0x" + os.urandom(32).hex() for _ in range(2)]
+    hashes = ["0x" + os.urandom(32).hex() for _ in range(3)]
     with db.session() as session:
         op = Operation(
             kind=OpKind.AWARD_BATCH, status=OpStatus.PENDING, signer=new_address(), to_address=new_address(),
@@ -490,11 +490,11 @@ def test_an_award_shows_the_transaction_that_counts_and_why_it_waits_at_each_sta
     with db.session() as session:
         versions = [
             ChainTx(operation_id=op_id, nonce=3, tx_hash=h, raw=b"\x02", status=status)
-            for h, status in zip(hashes, (TxStatus.REPLACED, TxStatus.SENT), strict=True)
+            for h, status in zip(hashes, (TxStatus.REPLACED, TxStatus.REPLACED, TxStatus.SENT), strict=True)
         ]
         session.add_all(versions)
         session.get_one(Operation, op_id).status = OpStatus.IN_FLIGHT
-    assert shown() == (hashes[1], note, None)  # the newest version sent, and why it waits
+    assert shown() == (hashes[2], note, None)  # the newest version sent, and why it waits
     with db.session() as session:
         first = session.scalars(select(ChainTx).where(ChainTx.tx_hash == hashes[0])).one()
         award = session.get_one(Award, award_id)
