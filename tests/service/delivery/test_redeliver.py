@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from kudos_service.chain_access import chain_identity
 from kudos_service.core.db import Database
-from kudos_service.delivery.outbox import request_call, request_revoke
+from kudos_service.delivery.outbox import request_call
 from kudos_service.delivery.redeliver import Survey, redeliver, survey
 from kudos_service.models import AwardStatus, ChainTx, Deployment, Operation, OpKind, OpStatus, TxStatus
 from sqlalchemy import func, select
@@ -36,19 +36,6 @@ def index_rows(db: Database, contract: str) -> int:
             int(session.scalar(select(func.count()).select_from(t).where(t.c.contract == contract)) or 0)
             for t in INDEX_TABLES
         )
-
-
-def revoke(rig: Rig, token_id: int) -> int:
-    with rig.db.session() as session:
-        return request_revoke(
-            session,
-            signer=rig.ctx.signer.address,
-            contract=rig.ctx.client.address,
-            token_id=token_id,
-            reason="mistake",
-            api_key_id=rig.api_key.id,
-            idempotency_key=None,
-        ).operation.id
 
 
 def test_a_database_that_never_delivered_has_nothing_to_deliver_again(
@@ -83,11 +70,11 @@ def test_awards_are_queued_again_on_the_new_chain_once_and_revoked_ones_not(
     assert None not in tokens
     revoked_done, revoke_asked = int(tokens[0] or 0), int(tokens[1] or 0)
     rig.step()
-    done_op = revoke(rig, revoked_done)
+    done_op = rig.revoke(revoked_done)
     rig.step(2)
     assert rig.operation(done_op).status == OpStatus.DONE
     assert rig.award(delivered[0]).revoked_at is not None
-    asked_op = revoke(rig, revoke_asked)  # pending: asked, not yet sent
+    asked_op = rig.revoke(revoke_asked)  # pending: asked, not yet sent
     with rig.db.session() as session:
         key = new_api_key(session, "award")
         failed = new_award(session, key, status=AwardStatus.FAILED).id
