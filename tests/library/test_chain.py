@@ -14,7 +14,7 @@ from kudos_chain.chain import redact_url
 from kudos_chain.testing import AnvilNode, free_port
 
 from .conftest import Deployment
-from .helpers import award
+from .helpers import award, make_award
 
 SECRET = "c0ffee0123456789deadbeefSECRET"
 TRANSFER_TOPIC = keccak(text="Transfer(address,address,uint256)")
@@ -145,8 +145,16 @@ def test_get_logs_pages_the_block_range(deployment: Deployment):
     whole = chain.get_logs(address=client.address, topic_sets=topic_sets, from_block=client.from_block)
     paged = chain.get_logs(address=client.address, topic_sets=topic_sets, from_block=client.from_block, max_range=1)
     assert paged == whole
+    as_hex = [["0x" + TRANSFER_TOPIC.hex(), None, "0x" + owner_topic.hex()]]  # topics as JSON-RPC writes them
+    assert chain.get_logs(address=client.address, topic_sets=as_hex, from_block=client.from_block) == whole
     assert len(whole) >= 3
     assert [(log.block_number, log.log_index) for log in whole] == sorted(
         (log.block_number, log.log_index) for log in whole
     )
     assert {log.address for log in whole} == {client.address}
+    one = make_award(deployment.bob.address)
+    mined = client.award(one.recipient, one.kind, content_hash=one.content_hash, request_id=one.request_id)
+    (its_log,) = chain.get_logs(address=client.address, topic_sets=topic_sets, from_block=mined.block_number)
+    assert its_log.tx_hash == mined.tx_hash
+    assert its_log.tx_hash[:2] == "0x"  # JSON-RPC's form of a hash, as every node and web3 write it
+    assert len(its_log.tx_hash) == 66
