@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_abi.abi import encode as abi_encode
@@ -69,6 +70,19 @@ def make_admin(node: AnvilNode, rig: AnvilRig, account: str | None = None) -> No
         ["bytes32", "address"], [bytes(32), account or rig.signer.address]
     )
     send_as(node, admin, to=rig.admin.address, nonce=rig.ctx.chain.pending_nonce(admin.address), data=grant)
+
+
+@contextmanager
+def restarted(rig: AnvilRig, **changes: Any) -> Iterator[AppState]:
+    """The service stopped and started again on the rig's database, its settings changed by ``changes`` (its
+    worker's steps are the test's to run): nothing of the old one's memory is left."""
+    rig.worker.stop(timeout=5)
+    state = build_state(rig.state.settings.model_copy(update=changes))
+    try:
+        yield state
+    finally:
+        state.worker.stop(timeout=5)
+        state.db.dispose()
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -214,12 +228,12 @@ def test_the_hold_found_in_a_step_is_the_one_reported_and_a_node_taking_it_back_
         assert capped.note.startswith("base fee 20 gwei is above the cap of 10 gwei")
         assert rig.worker.held_ops == {poor.id: cannot_pay, capped.id: capped.note}
         assert blocked(rig) == capped.note  # what this step found, not the older hold
-        restarted = build_state(rig.state.settings)  # both holds are read back from the notes after a restart
+        again = build_state(rig.state.settings)  # both holds are read back from the notes after a restart
         try:
-            restarted.worker._read_holds()
-            assert restarted.worker.held_ops == {poor.id: cannot_pay, capped.id: capped.note}
+            again.worker._read_holds()
+            assert again.worker.held_ops == {poor.id: cannot_pay, capped.id: capped.note}
         finally:
-            restarted.db.dispose()
+            again.db.dispose()
         with rig.db.session() as session:  # a node takes both back: funds are proven, the fee is still too high
             rig.worker.record_send(session, rig.ctx, capped.versions[0].tx_hash, SendOutcome.SENT, "")
             rig.worker.record_send(session, rig.ctx, poor.versions[0].tx_hash, SendOutcome.SENT, "")
@@ -240,20 +254,15 @@ def test_a_signer_found_unable_to_pay_before_a_restart_resumes_after_it(
         assert rig.operation(op.id).note == (
             f"the node refused it: the signer {rig.signer.address} cannot pay for its gas"
         )
-        rig.worker.stop(timeout=5)
-        restarted = build_state(rig.state.settings)  # the service again, on the same database: nothing held in memory
-        try:
+        with restarted(rig) as again:  # the service again, on the same database: nothing held in memory
             node.set_balance(rig.signer.address, 100 * 10**18)
             time.sleep(0.25)
-            restarted.worker.run_once()  # sent again, and taken
-            assert restarted.worker.held_ops == {}
-            with restarted.db.session() as session:
+            again.worker.run_once()  # sent again, and taken
+            assert again.worker.held_ops == {}
+            with again.db.session() as session:
                 assert session.scalars(select(Award.status).where(Award.id == ids[0])).one() == AwardStatus.SUBMITTED
             assert rig.operation(op.id).note is None
-            assert restarted.worker.blocked_reason is None
-        finally:
-            restarted.worker.stop(timeout=5)
-            restarted.db.dispose()
+            assert again.worker.blocked_reason is None
 
 
 def test_a_hold_noted_before_a_restart_is_reported_after_it_before_anything_is_tried_again(
@@ -269,15 +278,10 @@ def test_a_hold_noted_before_a_restart_is_reported_after_it_before_anything_is_t
         note = f"the node refused it: the signer {rig.signer.address} cannot pay for its gas"
         assert rig.operation(op.id).note == note
         assert rig.worker.blocked_reason == note
-        rig.worker.stop(timeout=5)
-        restarted = build_state(rig.state.settings)  # nothing held in memory; the note is in the database
-        try:
-            restarted.worker.run_once()  # tries nothing again for resend_after_s
-            assert restarted.worker.held_ops == {op.id: note}
-            assert restarted.worker.blocked_reason == note
-        finally:
-            restarted.worker.stop(timeout=5)
-            restarted.db.dispose()
+        with restarted(rig) as again:  # nothing held in memory; the note is in the database
+            again.worker.run_once()  # tries nothing again for resend_after_s
+            assert again.worker.held_ops == {op.id: note}
+            assert again.worker.blocked_reason == note
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -574,17 +578,11 @@ def test_a_refusal_noted_before_a_restart_is_not_read_back_as_a_hold(
         assert note is not None
         assert note.startswith("the node refused it (intrinsic gas too high")
         assert rig.worker.held_ops == {}
-        rig.worker.stop(timeout=5)
-        settings = rig.state.settings.model_copy(update={"resend_after_s": 3600})
-        restarted = build_state(settings)  # the note is in the database
-        try:
-            restarted.worker.run_once()  # tries nothing again for resend_after_s
-            assert restarted.worker.held_ops == {}
-            assert restarted.worker.blocked_reason is None
+        with restarted(rig, resend_after_s=3600) as again:  # the note is in the database
+            again.worker.run_once()  # tries nothing again for resend_after_s
+            assert again.worker.held_ops == {}
+            assert again.worker.blocked_reason is None
             assert rig.operation(op.id).note == note
-        finally:
-            restarted.worker.stop(timeout=5)
-            restarted.db.dispose()
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -601,19 +599,6 @@ def new_service_key(node: AnvilNode, rig: AnvilRig, keystore: Path) -> Signer:
     return key
 
 
-@contextmanager
-def restarted_with(rig: AnvilRig, keystore: Path) -> Iterator[AppState]:
-    """The service started again on the rig's database, signing with the key in ``keystore`` (its worker's steps
-    are the test's to run)."""
-    rig.worker.stop(timeout=5)
-    state = build_state(rig.state.settings.model_copy(update={"signer_keystore": keystore}))
-    try:
-        yield state
-    finally:
-        state.worker.stop(timeout=5)
-        state.db.dispose()
-
-
 def test_a_transaction_a_previous_key_left_in_flight_is_never_signed_again_by_the_new_key(
     node: AnvilNode, tmp_path: Path, automine: None
 ) -> None:
@@ -628,15 +613,15 @@ def test_a_transaction_a_previous_key_left_in_flight_is_never_signed_again_by_th
         (op,) = rig.operations()
         old_raw = "0x" + bytes(op.versions[0].raw).hex()
         node.drop_all_transactions()  # the node forgot it; the old key's process is gone
-        with restarted_with(rig, tmp_path / "new-signer.json") as restarted:
+        with restarted(rig, signer_keystore=tmp_path / "new-signer.json") as again:
             node.mine(2)  # stuck, for a key that could replace it
-            restarted.worker.run_once()
-            restarted.worker.run_once()
+            again.worker.run_once()
+            again.worker.run_once()
             assert len(rig.operation(op.id).versions) == 1
             node.rpc("eth_sendRawTransaction", [old_raw])  # it comes back
             node.mine(1)
             for _ in range(3):
-                restarted.worker.run_once()
+                again.worker.run_once()
             assert rig.statuses(ids) == [AwardStatus.CONFIRMED]
             assert rig.admin.total_awarded() == 1
             assert node.rpc("eth_getTransactionCount", [new_key.address, "latest"]) == "0x0"
@@ -656,9 +641,9 @@ def test_what_a_previous_key_had_not_signed_yet_is_signed_by_the_new_key(
         rig.worker.stop(timeout=5)
         revoke_id = rig.revoke(token_id)  # asked of the service with the old key, which stops before signing it
         assert rig.operation(revoke_id).signer == rig.signer.address
-        with restarted_with(rig, tmp_path / "new-signer.json") as restarted:
+        with restarted(rig, signer_keystore=tmp_path / "new-signer.json") as again:
             for _ in range(3):
-                restarted.worker.run_once()
+                again.worker.run_once()
             revocation = rig.operation(revoke_id)
             assert (revocation.status, revocation.signer) == (OpStatus.DONE, new_key.address)
             assert rig.award(ids[0]).revoked_at is not None
