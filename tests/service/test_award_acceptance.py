@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import threading
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,8 @@ from kudos_service.models import (
     utcnow,
 )
 from kudos_service.schemas import AwardCreate
-from sqlalchemy import event, select
+from sqlalchemy import event, insert, select
+from sqlalchemy.orm import Session
 
 from kudos_chain import KudosMetadata, canonical_json
 from kudos_chain.client import request_id_bytes
@@ -175,6 +177,55 @@ def test_a_key_repeated_in_a_batch_is_refused_at_each_repeat(db: Database, setti
 # ----------------------------------------------------------------------------------------------------------------
 # Kinds and recipients
 # ----------------------------------------------------------------------------------------------------------------
+
+
+def test_a_key_another_connection_commits_first_is_read_back_as_its_award(db: Database, settings: Settings):
+    """The same request, sent twice at once: the one that loses the insert reads the winner's award and answers
+    with it (``created`` false), and one award is stored."""
+    key, request = new_key(db), body()
+    rival: list[Any] = []
+    with db.session() as session:
+
+        @event.listens_for(session, "before_flush")
+        def the_other_commits_first(*_: Any) -> None:
+            if not rival:  # the other request commits between this one's read and its insert
+                rival.extend(accept(db, settings, key, [("twice", request)]))
+
+        (accepted,) = accept_awards(session, settings=settings, api_key=key, items=[("twice", request)])
+        assert (accepted.award.id, accepted.created) == (rival[0][0], False)
+    assert rival[0][1] is True
+    with db.session() as session:
+        assert list(session.scalars(select(Award.id).where(Award.api_key_id == key.id))) == [rival[0][0]]
+
+
+def test_a_key_lost_three_times_is_refused_and_writes_nothing(db: Database, settings: Settings):
+    """Each of the three inserts finds the key taken, and each re-read finds it free again: the request is refused
+    (409 ``idempotency_conflict``, "retry") and writes nothing.
+
+    On PostgreSQL other connections can do this; on SQLite they cannot (the loser of the first race holds the
+    write lock until it ends), so the key is taken here by a row written just before the insert on the request's
+    own connection, in the savepoint the lost insert rolls back."""
+    key, request = new_key(db), body()
+    taken: list[str] = []
+
+    def the_key_is_taken_first(flushing: Session, *_: Any) -> None:
+        (award,) = (row for row in flushing.new if isinstance(row, Award))
+        columns = {column.key: getattr(award, column.key) for column in Award.__table__.columns}
+        taken.append(str(uuid.uuid4()))
+        flushing.connection().execute(insert(Award).values({**columns, "id": taken[-1]}))
+
+    with db.session() as session:
+        event.listen(session, "before_flush", the_key_is_taken_first)
+        with pytest.raises(ConflictError) as refused:
+            accept_awards(session, settings=settings, api_key=key, items=[("contested", request)])
+    assert (refused.value.code, refused.value.message, refused.value.details) == (
+        "idempotency_conflict",
+        "concurrent requests used these idempotency keys; retry",
+        [],
+    )
+    assert len(set(taken)) == 3
+    with db.session() as session:
+        assert list(session.scalars(select(Award.id).where(Award.api_key_id == key.id))) == []
 
 
 def test_an_unknown_kind_is_refused_naming_it(db: Database, settings: Settings):
