@@ -1,6 +1,7 @@
 """The API keys' cache and the state, at the edges the mutation run of ``kudos_service/state.py`` found untested:
 the bounds of a cached entry's freshness and of a key's interval between writes (on a clock the test holds), the
-one background writer and its name, the log line of a write that failed, and the state's description of an error.
+one background writer and its name, the log line of a write that failed, the state's description of an error, and
+held kudos announced while the chain is not open.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from types import SimpleNamespace
 
 import pytest
 from kudos_service import state as state_module
+from kudos_service.awards import accept_awards
 from kudos_service.core.config import Settings
 from kudos_service.core.db import Database
 from kudos_service.keys import create_key as store_key
-from kudos_service.models import ApiKey
+from kudos_service.models import ApiKey, Award, AwardStatus, Claim, Deployment
+from kudos_service.schemas import AwardCreate
 from kudos_service.state import ApiKeyCache, build_state
 from pydantic import SecretStr
+from sqlalchemy import select
 
 
 @pytest.fixture
@@ -176,5 +180,35 @@ def test_the_recipient_check_logs_a_node_error_with_the_node_s_secrets_cut_out(
         message = record.getMessage()
         assert message.startswith("recipient code not checked: ConnectionError: HTTPSConnectionPool")
         assert "0123456789abcdef-secret" not in message
+    finally:
+        state.db.dispose()
+
+
+def test_a_service_whose_node_is_down_still_announces_the_held_kudos_confirmed_before(tmp_path: Path):
+    """Started with its contract stored but its node down (the chain not open yet), the service's mail pass still
+    gives the person whose held kudos was confirmed a claim link: announcing needs the database, not the node."""
+    state = build_state(
+        Settings(data_dir=tmp_path / "data", rpc_url=None, database_url=None, public_url="https://kudos.example.test")
+    )
+    try:
+        with state.db.session() as session:
+            session.add(
+                Deployment(chain_id=31337, contract_address="0x5FbDB2315678afecb367f032d93F642f64180aa3", from_block=0)
+            )
+        request = AwardCreate.model_validate(
+            {"recipient": {"email": "ada@example.com"}, "kind": "team-player", "message": "Thanks!", "awarded_by": "Bo"}
+        )
+        with state.db.session() as session:
+            (accepted,) = accept_awards(
+                session, settings=state.settings, api_key=new_key(state.db), items=[("k", request)]
+            )
+            accepted.award.status = AwardStatus.CONFIRMED  # as the worker left it before the restart
+        assert state.chain.peek() is None
+        assert state.announce_held() == 1
+        with state.db.session() as session:
+            award = session.get_one(Award, accepted.award.id)
+            assert award.announced_at is not None
+            (claim,) = session.scalars(select(Claim).where(Claim.recipient_id == award.held_for_id))
+            assert claim.used_at is None
     finally:
         state.db.dispose()
