@@ -420,7 +420,8 @@ class Receipt:
     block_number: int
     gas_used: int
     logs: tuple[Log, ...]
-    block_hash: bytes = b""
+    #: None when the receipt has none (the receipt of every mined transaction has one)
+    block_hash: bytes | None = None
 
     @classmethod
     def from_rpc(cls, raw: Any) -> Receipt:
@@ -431,7 +432,7 @@ class Receipt:
             block_number=_to_int(raw["blockNumber"]),
             gas_used=_to_int(raw["gasUsed"]),
             logs=tuple(Log.from_rpc(log) for log in raw["logs"]),
-            block_hash=_to_bytes(raw.get("blockHash") or b""),
+            block_hash=_to_bytes(block_hash) if (block_hash := raw.get("blockHash")) else None,
         )
 
 
@@ -465,8 +466,7 @@ def _checksum(address: str) -> ChecksumAddress:
 def _to_bytes(value: Any) -> bytes:
     if isinstance(value, bytes):
         return bytes(value)
-    text = str(value)
-    return bytes.fromhex(text[2:] if text.startswith("0x") else text)
+    return bytes.fromhex(str(value).removeprefix("0x"))
 
 
 def _to_int(value: Any) -> int:

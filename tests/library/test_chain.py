@@ -158,3 +158,27 @@ def test_get_logs_pages_the_block_range(deployment: Deployment):
     assert its_log.tx_hash == mined.tx_hash
     assert its_log.tx_hash[:2] == "0x"  # JSON-RPC's form of a hash, as every node and web3 write it
     assert len(its_log.tx_hash) == 66
+
+
+def test_send_raw_many_answers_each_transaction_s_hash_or_its_refusal_in_order(deployment: Deployment):
+    chain, alice = deployment.chain, deployment.alice
+    nonce = chain.pending_nonce(alice.address)
+    _, _, base_fee, _ = chain.head()
+
+    def transfer(at: int, value: int = 1) -> bytes:
+        tx = {
+            "to": deployment.bob.address,
+            "value": value,
+            "gas": 21_000,
+            "maxFeePerGas": 2 * base_fee + 10**9,
+            "maxPriorityFeePerGas": 10**9,
+            "nonce": at,
+            "chainId": chain.chain_id,
+        }
+        return bytes(alice.sign_transaction(tx).raw_transaction)
+
+    first, broke, second = transfer(nonce), transfer(nonce + 1, value=10**30), transfer(nonce + 1)
+    answers = chain.send_raw_many([first, broke, second])
+    assert answers[0] == "0x" + keccak(first).hex()  # JSON-RPC's form of a hash: 0x and 64 lower-case digits
+    assert isinstance(answers[1], Exception)  # more than alice has
+    assert answers[2] == "0x" + keccak(second).hex()

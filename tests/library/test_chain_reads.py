@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 from eth_tester.exceptions import TransactionFailed
+from eth_typing import HexStr
 from web3 import HTTPProvider, Web3
 from web3.types import TxParams, Wei
 
 from kudos_chain import Chain, FeePolicy, Signer, TransactionManager
-from kudos_chain.chain import redact_url, revert_data
+from kudos_chain.chain import Receipt, redact_url, revert_data
 from kudos_chain.exceptions import ChainError
 from kudos_chain.testing import AnvilNode
 from tests.conftest import fund
@@ -325,3 +326,21 @@ def test_a_refusal_in_another_form_is_reported_in_its_own_words(node: AnvilNode,
 @pytest.mark.parametrize("arg", [42, None, ["execution reverted: b'\\x01'"]])
 def test_an_eth_tester_failure_without_text_or_bytes_has_no_revert_data(arg: object):
     assert revert_data(TransactionFailed(arg)) is None
+
+
+def test_a_receipt_without_a_block_hash_is_read_with_none_not_an_empty_hash():
+    """A receipt as JSON-RPC writes it, with its block hash and without: without, the hash is unknown (None), which
+    the service's reconciler reads as "the block as it is now", where an empty hash would look reorged."""
+    rpc: dict[str, Any] = {
+        "transactionHash": "0x" + "ab" * 32,
+        "status": "0x1",
+        "blockNumber": "0x10",
+        "gasUsed": "0x5208",
+        "logs": [],
+        "blockHash": "0x" + "cd" * 32,
+    }
+    assert Receipt.from_rpc(rpc) == Receipt(
+        tx_hash=HexStr("0x" + "ab" * 32), status=1, block_number=16, gas_used=21000, logs=(), block_hash=b"\xcd" * 32
+    )
+    for missing in ({}, {"blockHash": None}):
+        assert Receipt.from_rpc({k: v for k, v in rpc.items() if k != "blockHash"} | missing).block_hash is None
