@@ -81,6 +81,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 import uuid
@@ -231,6 +232,8 @@ MARKER = "KUDOS_MUTATION_RUN"
 POLL_SECONDS = 10.0
 PROGRESS_SECONDS = 60.0
 GRACE_SECONDS = 60.0
+#: Set when the run is interrupted (Ctrl-C, or ``kill``): the modules not started yet are left for the next run.
+INTERRUPTED = threading.Event()
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -597,6 +600,7 @@ def run_mutmut(
                         print(f"  {now - started:5.0f} s  {progress(group, module_filter(names))}", flush=True)
         except KeyboardInterrupt:
             print("  interrupted: stopping mutmut")
+            INTERRUPTED.set()
             stopped = True
             stop(process, marker)
         finally:
@@ -747,6 +751,9 @@ def run_group(group: Group, modules: Sequence[str | None], args: argparse.Namesp
         if names is None:
             yield f"- {label}: nothing left to test"
             continue
+        if INTERRUPTED.is_set():
+            yield f"- {label}: not run, interrupted"
+            continue
         if time.monotonic() >= deadline:
             yield f"- {label}: not run, the budget is spent"
             continue
@@ -760,8 +767,15 @@ def run_group(group: Group, modules: Sequence[str | None], args: argparse.Namesp
             print("\n".join(f"    {line}" for line in tail))
 
 
+def interrupt(_signum: int, _frame: object) -> None:
+    """SIGTERM as Ctrl-C: a run started in the background (``&`` in a script, ``nohup``), where SIGINT is ignored,
+    can be stopped with ``kill`` and keep every verdict it has."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, interrupt)
     deadline = time.monotonic() + args.budget * 60
     planned = plan(args.targets)
     runs: list[str] = []
